@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+# Entry points of the HMM series harness.  See README.md.
+
+BASE ?= ours
+THP ?= madvise
+FILTER ?=
+KUNIT_FILTER ?=
+
+S := scripts
+SHELL := /bin/bash
+
+.PHONY: deps tree kernel guest run shell kunit selftests conformance \
+	harness-check check clean
+
+deps:
+	@bash $(S)/deps.sh
+
+tree: deps
+	@bash $(S)/prepare-tree.sh $(BASE)
+
+kernel: tree
+	@bash $(S)/build-kernel.sh $(BASE)
+
+guest: kernel
+	@bash $(S)/build-guest.sh $(BASE)
+
+# Boot the kernel and show HMM at work with a few device tests.
+run: guest
+	@bash $(S)/run-guest.sh -s -v $(BASE) -T $(THP) -t 600 run demo
+	@echo "run: console log in build/logs/run.console.log"
+
+# Boot into a shell on this terminal (leave with 'reboot -f').
+shell: guest
+	@bash $(S)/run-guest.sh -i -v $(BASE) -T $(THP) shell kunit
+
+kunit: guest
+	@bash $(S)/run-guest.sh -v $(BASE) -t 900 \
+		$(if $(KUNIT_FILTER),-a kunit.filter_glob=$(KUNIT_FILTER)) kunit kunit
+
+selftests: guest
+	@bash $(S)/run-guest.sh -v $(BASE) -T $(THP) -t 1800 \
+		$(if $(FILTER),-F $(FILTER)) selftests selftests
+
+conformance: guest
+	@bash $(S)/run-guest.sh -v $(BASE) -T $(THP) -t 1800 \
+		$(if $(FILTER),-F $(FILTER)) conformance-$(BASE)-$(THP) conformance
+
+harness-check: deps
+	@bash $(S)/check.sh harness
+
+check: deps
+	@bash $(S)/check.sh
+
+clean:
+	rm -rf build
+	@echo "clean: build/ removed (ccache kept)"

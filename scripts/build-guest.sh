@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build-guest.sh VARIANT [FLAVOUR]
+#
+# Builds the guest's initramfs in build/guest-VARIANT[-FLAVOUR]/: Debian's
+# static busybox, scripts/guest-init.sh as /init, the kernel's modules, and
+# statically linked test programs:
+#   /tests/conformance/hmm-tests  the BASE's unmodified hmm-tests.c, built
+#                                 against the base's own uapi header, so it
+#                                 checks our kernel against upstream's ABI;
+#   /tests/selftests/             the VARIANT tree's hmm-tests.c (ours once
+#                                 the series replaces it) and test_hmm.sh.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+variant=${1:?usage: build-guest.sh ours|pristine [flavour]}
+flavour=${2:-}
+check_variant "$variant"
+src=$(src_dir "$variant")
+obj=$(obj_dir "$variant" "$flavour")
+guest=$BUILD/guest-$variant${flavour:+-$flavour}
+root=$guest/root
+[ -f "$obj/arch/x86/boot/bzImage" ] || die "no kernel in $obj: build it first"
+
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,tests/conformance,tests/selftests,lib}
+cp /bin/busybox "$root/bin/busybox"
+install -m 0755 "$ROOT/scripts/guest-init.sh" "$root/init"
+cp -a "$obj/modinst/lib/modules" "$root/lib/"
+
+# The selftests' own flags (vm/Makefile) plus static linking.
+cflags=(-O2 -Wall -static -no-pie -isystem "$obj/usr/include")
+ldlibs=(-lrt -lpthread)
+
+build_test()	# TREE SOURCE OUTPUT
+{
+	local tree=$1 srcf=$2 out=$3
+
+	if ! gcc "${cflags[@]}" -I "$tree" -I "$tree/tools/testing/selftests" \
+		"$tree/$srcf" "${ldlibs[@]}" -o "$out" >"$out.log" 2>&1; then
+		cat "$out.log" >&2
+		die "cannot build $tree/$srcf"
+	fi
+	[ -s "$out.log" ] && log "warnings building $srcf: see $out.log"
+	mv "$out.log" "$guest/$(basename "$out").$(basename "$(dirname "$out")").log"
+}
+
+build_test "$BASE_DIR" tools/testing/selftests/vm/hmm-tests.c "$root/tests/conformance/hmm-tests"
+build_test "$src" tools/testing/selftests/vm/hmm-tests.c "$root/tests/selftests/hmm-tests"
+if [ "$variant" = ours ] && [ -f "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" ]; then
+	install -m 0755 "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" "$root/tests/selftests/test_hmm.sh"
+fi
+
+(cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$guest/initramfs.cpio.gz"
+echo "guest: $guest/initramfs.cpio.gz ($(du -h "$guest/initramfs.cpio.gz" | cut -f1))"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build-kernel.sh VARIANT [FLAVOUR]
+#
+# Configures and builds build/src-VARIANT out of tree in
+# build/obj-VARIANT[-FLAVOUR]: tinyconfig, then the fragments below merged
+# in, then olddefconfig, then a check that every option a fragment asked
+# for survived.  Builds bzImage, the modules (installed to obj/modinst) and
+# the uapi headers (obj/usr/include) the test programs compile against.
+#
+#   fragments: configs/base.config configs/hmm.config
+#              + configs/ours.config       (ours only: options our series adds)
+#              + configs/FLAVOUR.config    (e.g. debug)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+variant=${1:?usage: build-kernel.sh ours|pristine [flavour]}
+flavour=${2:-}
+check_variant "$variant"
+src=$(src_dir "$variant")
+obj=$(obj_dir "$variant" "$flavour")
+[ -f "$src/Makefile" ] || die "$src missing: run prepare-tree.sh $variant first"
+
+frags=("$ROOT/configs/base.config" "$ROOT/configs/hmm.config")
+[ "$variant" = ours ] && [ -f "$ROOT/configs/ours.config" ] && frags+=("$ROOT/configs/ours.config")
+if [ -n "$flavour" ]; then
+	[ -f "$ROOT/configs/$flavour.config" ] || die "no configs/$flavour.config"
+	frags+=("$ROOT/configs/$flavour.config")
+fi
+
+export CCACHE_BASEDIR=$BUILD
+kmake=(make -s -C "$src" O="$obj" ARCH=x86_64 CC="ccache gcc" HOSTCC="ccache gcc" -j"$JOBS")
+
+# One kernel build at a time on this machine (2 cores): wait for others.
+exec 9>"${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}"
+if ! flock -n 9; then
+	log "waiting for another kernel build to finish"
+	flock 9
+fi
+
+mkdir -p "$obj"
+log "configuring $variant${flavour:+ ($flavour)} in $obj"
+"${kmake[@]}" tinyconfig >/dev/null
+(cd "$obj" && "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}" >"$obj/merge.log" 2>&1) ||
+	die "merge_config failed, see $obj/merge.log"
+"${kmake[@]}" olddefconfig >/dev/null
+
+# Every option asked for must have survived olddefconfig.
+lost=()
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=n)
+		opt=${line%%=*}
+		grep -q "^$opt=[ym]" "$obj/.config" && lost+=("$line (got $(grep "^$opt=" "$obj/.config"))")
+		;;
+	CONFIG_*=*)
+		grep -qxF "$line" "$obj/.config" ||
+			lost+=("$line (got $(grep -E "^(# )?${line%%=*}[= ]" "$obj/.config" || echo unset))")
+		;;
+	esac
+done < <(cat "${frags[@]}")
+if [ "${#lost[@]}" -gt 0 ]; then
+	printf '  %s\n' "${lost[@]}" >&2
+	die "${#lost[@]} requested config option(s) did not survive olddefconfig"
+fi
+echo "config: $(cat "${frags[@]}" | grep -c '^CONFIG_') requested options all present"
+
+log "building $variant${flavour:+ ($flavour)}"
+start=$(date +%s)
+if ! "${kmake[@]}" bzImage modules >"$obj/build.log" 2>&1; then
+	grep -E 'error|Error' "$obj/build.log" | head -30 >&2
+	die "kernel build failed, see $obj/build.log"
+fi
+rm -rf "$obj/modinst"
+"${kmake[@]}" INSTALL_MOD_PATH="$obj/modinst" INSTALL_MOD_STRIP=1 modules_install >>"$obj/build.log" 2>&1 ||
+	die "modules_install failed, see $obj/build.log"
+"${kmake[@]}" headers_install >>"$obj/build.log" 2>&1 || die "headers_install failed"
+grep -E '(^|: )warning:' "$obj/build.log" >"$obj/warnings.log" || true
+echo "kernel: $variant${flavour:+ ($flavour)} $(cat "$obj/include/config/kernel.release") built in $(( $(date +%s) - start ))s, $(wc -l <"$obj/warnings.log") compiler warnings"

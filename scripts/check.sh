@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh [STEP...]
+#
+# Runs every test step (all of them when none is named), keeps going after
+# a failure, and ends with one line "check: N passed, M failed".  Each guest
+# run contributes its test cases (build/logs/NAME.json); a step that fails
+# before producing a verdict (a build, a patch that does not apply) counts
+# as one failure.  Exit status is non-zero if anything failed.
+#
+# Steps:
+#   harness      the harness catches an injected test failure, panic, hang
+#   pristine     the unmodified base passes its own hmm-tests (THP madvise)
+#   ours         our kernel: KUnit, our selftests, the base's hmm-tests
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+all=(harness pristine ours)
+steps=("$@")
+[ "${#steps[@]}" -gt 0 ] || steps=("${all[@]}")
+
+results=()	# json files of this run
+extra_pass=0
+extra_fail=0
+failed_steps=()
+start=$(date +%s)
+
+# step NAME CMD...: a build-type step, one failure if the command fails.
+step()
+{
+	local name=$1
+
+	shift
+	if "$@"; then
+		return 0
+	fi
+	extra_fail=$((extra_fail + 1))
+	failed_steps+=("$name")
+	return 1
+}
+
+# guest NAME STAGES [OPTIONS...]: a guest run judged by parse-results.py.
+guest()
+{
+	local name=$1 stages=$2
+
+	shift 2
+	rm -f "$LOGS/$name.json"
+	bash "$ROOT/scripts/run-guest.sh" "$@" "$name" "$stages"
+	if [ -f "$LOGS/$name.json" ]; then
+		results+=("$LOGS/$name.json")
+	else
+		extra_fail=$((extra_fail + 1))
+		failed_steps+=("$name")
+	fi
+}
+
+kernel()	# VARIANT [FLAVOUR]
+{
+	step "prepare-$1" bash "$ROOT/scripts/prepare-tree.sh" "$1" &&
+		step "kernel-$1${2:+-$2}" bash "$ROOT/scripts/build-kernel.sh" "$@" &&
+		step "guest-$1${2:+-$2}" bash "$ROOT/scripts/build-guest.sh" "$@"
+}
+
+bash "$ROOT/scripts/prepare-tree.sh" pristine >/dev/null 2>&1 || true
+echo "check: base Linux $(base_version 2>/dev/null || echo unknown), steps: ${steps[*]}"
+
+for s in "${steps[@]}"; do
+	case "$s" in
+	harness)
+		kernel pristine || continue
+		for k in fail panic hang; do
+			guest "harness-$k" inject -v pristine -t 45 -x "$k" -a "hmmh.inject=$k"
+		done
+		;;
+	pristine)
+		kernel pristine || continue
+		guest pristine-conformance conformance -v pristine -t 900
+		;;
+	ours)
+		kernel ours || continue
+		stages=selftests,conformance
+		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
+		guest ours "$stages" -t 1800
+		;;
+	*)
+		echo "check: unknown step $s" >&2
+		extra_fail=$((extra_fail + 1))
+		failed_steps+=("$s")
+		;;
+	esac
+done
+
+read -r passed failed skipped < <(python3 - "${results[@]}" <<'PY'
+import json, sys
+p = f = s = 0
+for path in sys.argv[1:]:
+    d = json.load(open(path))
+    p += d['passed']; f += d['failed']; s += d['skipped']
+print(p, f, s)
+PY
+)
+passed=$((passed + extra_pass))
+failed=$((failed + extra_fail))
+[ "${#failed_steps[@]}" -gt 0 ] && echo "check: steps that failed before a verdict: ${failed_steps[*]}"
+echo "check: $(( $(date +%s) - start ))s, $skipped skipped (counted neither way), logs in build/logs/"
+echo "check: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

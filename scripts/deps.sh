@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install every Debian package the harness needs.  Idempotent: apt is only
+# consulted when something is missing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pkgs=(
+	linux-source-6.1	# the base
+	build-essential bc bison flex libelf-dev libssl-dev dwarves
+	cpio kmod xz-utils rsync python3 ccache
+	busybox-static		# the guest's userland
+	qemu-system-x86		# TCG guest
+	sparse			# C=1 checks
+	libc6-dev		# static test binaries
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	SUDO=
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+[ -f "$BASE_TARBALL" ] || die "base tarball $BASE_TARBALL missing after install"
+echo "deps: ok (${#pkgs[@]} packages present, ${#missing[@]} installed now)"

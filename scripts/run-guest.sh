@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-guest.sh [options] NAME STAGES
+#
+# Boots build/obj-VARIANT[-FLAVOUR]'s kernel with its initramfs in QEMU
+# (TCG, 2 vCPUs), runs STAGES (comma separated, see scripts/guest-init.sh)
+# under a host timeout and judges the run with parse-results.py.  The
+# console goes to build/logs/NAME.console.log, test output to
+# build/logs/NAME.tests.log, the verdict to build/logs/NAME.json.
+#
+#   -v VARIANT   ours (default) or pristine
+#   -f FLAVOUR   config flavour (e.g. debug)
+#   -t SECONDS   host timeout (default 900)
+#   -T MODE      THP mode (default madvise)
+#   -F FILTER    kselftest tests to run (fixture.variant.test,...)
+#   -a ARGS      extra kernel command line
+#   -x OUTCOME   expect this failure instead of a pass (harness self-test)
+#   -i           interactive: console on this terminal, no verdict
+#   -s           show the test output on this terminal after the run
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+variant=ours flavour= tmo=900 thp=madvise filter= extra= expect= interactive= show=
+while getopts v:f:t:T:F:a:x:is o; do
+	case "$o" in
+	v) variant=$OPTARG ;;
+	f) flavour=$OPTARG ;;
+	t) tmo=$OPTARG ;;
+	T) thp=$OPTARG ;;
+	F) filter=$OPTARG ;;
+	a) extra=$OPTARG ;;
+	x) expect=$OPTARG ;;
+	i) interactive=1 ;;
+	s) show=1 ;;
+	*) die "bad option" ;;
+	esac
+done
+shift $((OPTIND - 1))
+name=${1:?usage: run-guest.sh [options] NAME STAGES}
+stages=${2:?usage: run-guest.sh [options] NAME STAGES}
+check_variant "$variant"
+case "$thp" in always|madvise|never) ;; *) die "THP mode must be always, madvise or never" ;; esac
+
+obj=$(obj_dir "$variant" "$flavour")
+guest=$BUILD/guest-$variant${flavour:+-$flavour}
+kernel=$obj/arch/x86/boot/bzImage
+[ -f "$kernel" ] || die "no kernel at $kernel"
+[ -f "$guest/initramfs.cpio.gz" ] || die "no initramfs in $guest"
+
+append="console=ttyS0 panic=-1 hmmh.stages=$stages hmmh.thp=$thp"
+[ -n "$filter" ] && append+=" hmmh.filter=$filter"
+[ -n "$extra" ] && append+=" $extra"
+
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2G
+	-nodefaults -no-reboot -nographic
+	-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
+
+if [ -n "$interactive" ]; then
+	exec "${qemu[@]}" -serial mon:stdio -serial null -append "$append hmmh.stages=${stages},shell"
+fi
+
+console=$LOGS/$name.console.log
+tests=$LOGS/$name.tests.log
+rm -f "$console" "$tests" "$LOGS/$name.json"
+log "booting $variant${flavour:+ ($flavour)} for $name: stages=$stages thp=$thp timeout=${tmo}s"
+start=$(date +%s)
+set +e
+timeout -k 10 "$tmo" "${qemu[@]}" -serial "file:$console" -serial "file:$tests" \
+	-append "$append" </dev/null >"$LOGS/$name.qemu.log" 2>&1
+qrc=$?
+set -e
+secs=$(( $(date +%s) - start ))
+[ -n "$show" ] && sed -e '/^HMMH-/d' "$tests"
+
+set +e
+python3 "$ROOT/scripts/parse-results.py" --name "$name" --stages "$stages" \
+	--console "$console" --tests "$tests" --qemu-rc "$qrc" --seconds "$secs" \
+	--timeout "$tmo" ${expect:+--expect "$expect"} --json "$LOGS/$name.json"
+rc=$?
+set -e
+exit $rc
