@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build-kernel.sh VARIANT [FLAVOUR]
+# build-kernel.sh VARIANT [FLAVOUR [OBJECTS...]]
 #
 # Configures and builds build/src-VARIANT out of tree in
 # build/obj-VARIANT[-FLAVOUR]: tinyconfig, then the fragments below merged
@@ -12,11 +12,16 @@
 #   fragments: configs/base.config configs/hmm.config
 #              + configs/ours.config       (ours only: options our series adds)
 #              + configs/FLAVOUR.config    (e.g. debug)
+#
+# With OBJECTS, only those make targets are built (e.g. mm/hmm.o), nothing
+# is installed: a compile test.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: build-kernel.sh ours|pristine [flavour]}
 flavour=${2:-}
+shift $(( $# < 2 ? $# : 2 ))
+objects=("$@")
 check_variant "$variant"
 src=$(src_dir "$variant")
 obj=$(obj_dir "$variant" "$flavour")
@@ -66,8 +71,19 @@ if [ "${#lost[@]}" -gt 0 ]; then
 fi
 echo "config: $(cat "${frags[@]}" | grep -c '^CONFIG_') requested options all present"
 
-log "building $variant${flavour:+ ($flavour)}"
 start=$(date +%s)
+if [ "${#objects[@]}" -gt 0 ]; then
+	log "compiling ${#objects[@]} objects of $variant${flavour:+ ($flavour)}"
+	if ! "${kmake[@]}" "${objects[@]}" >"$obj/build.log" 2>&1; then
+		grep -E 'error|Error' "$obj/build.log" | head -30 >&2
+		die "compile test failed, see $obj/build.log"
+	fi
+	grep -E '(^|: )warning:' "$obj/build.log" >"$obj/warnings.log" || true
+	echo "compile: ${#objects[@]} objects of $variant${flavour:+ ($flavour)} in $(( $(date +%s) - start ))s, $(wc -l <"$obj/warnings.log") compiler warnings"
+	exit 0
+fi
+
+log "building $variant${flavour:+ ($flavour)}"
 if ! "${kmake[@]}" bzImage modules >"$obj/build.log" 2>&1; then
 	grep -E 'error|Error' "$obj/build.log" | head -30 >&2
 	die "kernel build failed, see $obj/build.log"

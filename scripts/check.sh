@@ -12,11 +12,14 @@
 # Steps:
 #   harness      the harness catches an injected test failure, panic, hang
 #   pristine     the unmodified base passes its own hmm-tests (THP madvise)
+#   callers      every in-tree HMM caller (amdgpu, amdkfd, nouveau, RDMA
+#                ODP) compiles warning-free against our hmm.h
 #   ours         our kernel: KUnit, our selftests, the base's hmm-tests
+#   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-all=(harness pristine ours)
+all=(harness pristine callers ours lint)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all[@]}")
 
@@ -78,11 +81,40 @@ for s in "${steps[@]}"; do
 		kernel pristine || continue
 		guest pristine-conformance conformance -v pristine -t 900
 		;;
+	callers)
+		step prepare-ours bash "$ROOT/scripts/prepare-tree.sh" ours || continue
+		src=$(src_dir ours)
+		mapfile -t objs < <(cd "$src" && grep -rlE 'linux/hmm\.h|hmm_range|HMM_PFN_|hmm_(fixed_)?pfn_' \
+			drivers --include='*.c' | sed -e 's#^drivers/gpu/drm/amd/amdkfd/#drivers/gpu/drm/amd/amdgpu/../amdkfd/#' \
+			-e 's#\.c$#.o#' | sort)
+		objs+=(mm/hmm.o)
+		echo "callers: ${objs[*]}"
+		if step callers bash "$ROOT/scripts/build-kernel.sh" ours callers "${objs[@]}"; then
+			w=$(obj_dir ours callers)/warnings.log
+			if [ -s "$w" ]; then
+				cat "$w"
+				echo "callers: FAIL, compiler warnings"
+				extra_fail=$((extra_fail + 1))
+			else
+				extra_pass=$((extra_pass + ${#objs[@]}))
+			fi
+		fi
+		;;
 	ours)
 		kernel ours || continue
 		stages=selftests,conformance
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		guest ours "$stages" -t 1800
+		;;
+	lint)
+		rm -f "$LOGS/lint.json"
+		bash "$ROOT/scripts/lint.sh"
+		if [ -f "$LOGS/lint.json" ]; then
+			results+=("$LOGS/lint.json")
+		else
+			extra_fail=$((extra_fail + 1))
+			failed_steps+=(lint)
+		fi
 		;;
 	*)
 		echo "check: unknown step $s" >&2
