@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Heterogeneous Memory Management (HMM): mirror a process address space
+ * into a device page table.
+ *
+ * A driver registers a &struct hmm_mirror on an mm and is then told, through
+ * &hmm_mirror_ops.sync_cpu_device_pagetables, about every CPU page table
+ * update it must propagate to the device.  To build device mappings it takes
+ * a snapshot of the CPU page table with hmm_vma_get_pfns(), or faults pages
+ * in with hmm_vma_fault(), then validates the result with
+ * hmm_vma_range_done() under the lock its sync callback takes.
+ *
+ * Snapshot entries are written in the driver's own encoding, described by
+ * &hmm_range.flags, &hmm_range.values and &hmm_range.pfn_shift.  The fixed
+ * format used by hmm_range_fault() is one predefined instance of that
+ * encoding (HMM_PFN_FIXED_*).
+ *
+ * See mm/hmm.c for the invalidation protocol and Documentation/mm/hmm.rst
+ * for an overview.
+ */
+#ifndef LINUX_HMM_H
+#define LINUX_HMM_H
+
+#include <linux/mm.h>
+#include <linux/bitops.h>
+#include <linux/mmu_notifier.h>
+
+struct hmm_mirror;
+
+/**
+ * enum hmm_pfn_flag_e - indexes into &hmm_range.flags
+ * @HMM_PFN_VALID: on output, the entry holds a pfn the CPU can at least
+ *	read; on input, the device needs read access (fault the page in).
+ * @HMM_PFN_WRITE: on output, the CPU mapping is writable; on input, the
+ *	device needs write access (only honoured together with
+ *	@HMM_PFN_VALID).
+ * @HMM_PFN_DEVICE_PRIVATE: on output, the pfn is a device private page
+ *	owned by &hmm_range.dev_private_owner; on input, migrate such pages
+ *	back to system memory (only honoured together with @HMM_PFN_VALID).
+ * @HMM_PFN_FLAG_MAX: number of entries in &hmm_range.flags.
+ *
+ * The driver supplies one bit mask per flag in its own page table encoding.
+ * For instance a device whose valid bit is bit 3 sets
+ * ``flags[HMM_PFN_VALID] = 1ULL << 3``.  flags[HMM_PFN_VALID] must not be
+ * zero; the others may be zero if the driver does not care about them.  The
+ * flag bits and the &hmm_range.order_mask bits must not overlap each other
+ * nor the pfn bits (pfn << &hmm_range.pfn_shift).
+ */
+enum hmm_pfn_flag_e {
+	HMM_PFN_VALID = 0,
+	HMM_PFN_WRITE,
+	HMM_PFN_DEVICE_PRIVATE,
+	HMM_PFN_FLAG_MAX
+};
+
+/**
+ * enum hmm_pfn_value_e - indexes into &hmm_range.values
+ * @HMM_PFN_ERROR: the address cannot be mirrored: no VMA, a VMA that is not
+ *	readable or maps I/O memory (VM_IO, VM_PFNMAP), a bad page table.
+ * @HMM_PFN_NONE: nothing is mapped, or what is mapped cannot be reported
+ *	without a fault (swapped out, under migration, device memory of another
+ *	owner, ...); a request to fault may succeed.
+ * @HMM_PFN_SPECIAL: a special mapping with no struct page the device may use
+ *	(e.g. vmf_insert_pfn() in a VM_MIXEDMAP VMA).
+ * @HMM_PFN_VALUE_MAX: number of entries in &hmm_range.values.
+ *
+ * These are whole entry values, compared for equality and never decoded as a
+ * pfn.  The driver may alias ERROR and SPECIAL, but NONE must differ from
+ * both, and no value may have flags[HMM_PFN_VALID] set.
+ */
+enum hmm_pfn_value_e {
+	HMM_PFN_ERROR,
+	HMM_PFN_NONE,
+	HMM_PFN_SPECIAL,
+	HMM_PFN_VALUE_MAX
+};
+
+/**
+ * enum hmm_fixed_pfn_flags - the fixed entry format of hmm_range_fault()
+ * @HMM_PFN_FIXED_VALID: output: the pfn is at least readable by the CPU.
+ * @HMM_PFN_FIXED_WRITE: output: the CPU mapping is writable.
+ * @HMM_PFN_FIXED_ERROR: output: the address cannot be mirrored (the
+ *	&HMM_PFN_ERROR and &HMM_PFN_SPECIAL value of this format).
+ * @HMM_PFN_FIXED_ORDER_SHIFT: first bit of the 5-bit map order field.
+ * @HMM_PFN_FIXED_REQ_FAULT: input: the output must have
+ *	@HMM_PFN_FIXED_VALID or hmm_range_fault() fails.
+ * @HMM_PFN_FIXED_REQ_WRITE: input: the output must have
+ *	@HMM_PFN_FIXED_WRITE; needs @HMM_PFN_FIXED_REQ_FAULT.
+ * @HMM_PFN_FIXED_FLAGS: every bit that is not part of the pfn.
+ *
+ * An output entry of 0 means nothing is mapped but a fault may succeed.  On
+ * output the low bits hold the pfn itself (pfn shift 0).  These are the bit
+ * values of the pre-existing hmm_range_fault() API under names that do not
+ * clash with the &enum hmm_pfn_flag_e indexes.
+ */
+enum hmm_fixed_pfn_flags {
+	HMM_PFN_FIXED_VALID = 1UL << (BITS_PER_LONG - 1),
+	HMM_PFN_FIXED_WRITE = 1UL << (BITS_PER_LONG - 2),
+	HMM_PFN_FIXED_ERROR = 1UL << (BITS_PER_LONG - 3),
+	HMM_PFN_FIXED_ORDER_SHIFT = (BITS_PER_LONG - 8),
+
+	HMM_PFN_FIXED_REQ_FAULT = HMM_PFN_FIXED_VALID,
+	HMM_PFN_FIXED_REQ_WRITE = HMM_PFN_FIXED_WRITE,
+
+	HMM_PFN_FIXED_FLAGS = 0xFFUL << HMM_PFN_FIXED_ORDER_SHIFT,
+};
+
+/* Width mask of the map order field of the fixed format. */
+#define HMM_PFN_FIXED_ORDER_MASK	0x1FUL
+
+/**
+ * struct hmm_range - one snapshot or fault request over a virtual range
+ * @notifier: interval notifier the snapshot is validated against.  Set by
+ *	the caller of hmm_range_fault(); set by hmm_vma_get_pfns() and
+ *	hmm_vma_fault() to &hmm_mirror.notifier and cleared again by
+ *	hmm_vma_range_done().
+ * @notifier_seq: mmu_interval_read_begin() value the snapshot is valid for.
+ *	Caller-provided for hmm_range_fault(), core-provided otherwise.
+ * @start: first virtual address (inclusive, page aligned).
+ * @end: last virtual address (exclusive, page aligned).
+ * @hmm_pfns: one entry per page, fixed format; used only by
+ *	hmm_range_fault().
+ * @pfns: one entry per page, driver encoding; used by hmm_vma_get_pfns()
+ *	and hmm_vma_fault().
+ * @flags: driver encoding of each &enum hmm_pfn_flag_e.
+ * @values: driver encoding of each &enum hmm_pfn_value_e.
+ * @default_flags: request flags (driver encoding) applied to every entry.
+ * @pfn_flags_mask: request flags taken from each input entry.  The request
+ *	for an entry is ``(entry & pfn_flags_mask) | default_flags``.  With
+ *	hmm_vma_fault(), when both are zero each entry is its own request.
+ * @order_mask: contiguous bit field where the order of the CPU mapping
+ *	(e.g. 9 for a 2MB PMD on x86) is stored in valid entries; 0 means the
+ *	order is not reported.
+ * @dev_private_owner: device private pages whose pgmap owner matches are
+ *	reported instead of being faulted back to system memory.
+ * @mirror: mirror the range belongs to (hmm_vma_get_pfns(), hmm_vma_fault()).
+ * @pfn_shift: left shift of the pfn inside an entry.
+ *
+ * For hmm_range_fault() the flags, values, pfn_shift and order_mask fields
+ * are overwritten with the fixed format; the caller does not set them.
+ */
+struct hmm_range {
+	struct mmu_interval_notifier	*notifier;
+	unsigned long			notifier_seq;
+	unsigned long			start;
+	unsigned long			end;
+	unsigned long			*hmm_pfns;
+	u64				*pfns;
+	const u64			*flags;
+	const u64			*values;
+	u64				default_flags;
+	u64				pfn_flags_mask;
+	u64				order_mask;
+	void				*dev_private_owner;
+	struct hmm_mirror		*mirror;
+	u8				pfn_shift;
+};
+
+/**
+ * hmm_pfn_flag_bits() - all bits of an entry that are not part of the pfn
+ * @range: range whose encoding is used
+ *
+ * Return: the union of every &hmm_range.flags mask and &hmm_range.order_mask.
+ */
+static inline u64 hmm_pfn_flag_bits(const struct hmm_range *range)
+{
+	return range->flags[HMM_PFN_VALID] | range->flags[HMM_PFN_WRITE] |
+	       range->flags[HMM_PFN_DEVICE_PRIVATE] | range->order_mask;
+}
+
+/**
+ * hmm_pfn_is_value() - test whether an entry is one of the special values
+ * @range: range whose encoding is used
+ * @pfn: entry in the driver encoding
+ *
+ * Return: true if @pfn equals any entry of &hmm_range.values.
+ */
+static inline bool hmm_pfn_is_value(const struct hmm_range *range, u64 pfn)
+{
+	return pfn == range->values[HMM_PFN_ERROR] ||
+	       pfn == range->values[HMM_PFN_NONE] ||
+	       pfn == range->values[HMM_PFN_SPECIAL];
+}
+
+/**
+ * hmm_pfn_to_pfn() - extract the pfn from an entry
+ * @range: range whose encoding is used
+ * @pfn: entry in the driver encoding
+ *
+ * The pfn is what remains of @pfn once every flag bit and the order field
+ * are cleared, shifted right by &hmm_range.pfn_shift.  Entries equal to one
+ * of &hmm_range.values are never decoded.
+ *
+ * Return: the pfn, or -1UL if @pfn is a special value or lacks
+ * flags[HMM_PFN_VALID].
+ */
+static inline unsigned long hmm_pfn_to_pfn(const struct hmm_range *range,
+					   u64 pfn)
+{
+	if (hmm_pfn_is_value(range, pfn) ||
+	    !(pfn & range->flags[HMM_PFN_VALID]))
+		return -1UL;
+	return (pfn & ~hmm_pfn_flag_bits(range)) >> range->pfn_shift;
+}
+
+/**
+ * hmm_pfn_to_page() - return the page an entry points to
+ * @range: range whose encoding is used
+ * @pfn: entry in the driver encoding
+ *
+ * The page may only be used under the driver lock that serializes against
+ * &hmm_mirror_ops.sync_cpu_device_pagetables, after hmm_vma_range_done()
+ * returned true.
+ *
+ * Return: the struct page, or NULL when hmm_pfn_to_pfn() returns -1UL.
+ */
+static inline struct page *hmm_pfn_to_page(const struct hmm_range *range,
+					   u64 pfn)
+{
+	unsigned long nr = hmm_pfn_to_pfn(range, pfn);
+
+	return nr == -1UL ? NULL : pfn_to_page(nr);
+}
+
+/**
+ * hmm_pfn_from_pfn() - build a valid entry for a pfn
+ * @range: range whose encoding is used
+ * @pfn: page frame number
+ *
+ * Return: @pfn shifted by &hmm_range.pfn_shift with flags[HMM_PFN_VALID] set.
+ */
+static inline u64 hmm_pfn_from_pfn(const struct hmm_range *range,
+				   unsigned long pfn)
+{
+	return ((u64)pfn << range->pfn_shift) | range->flags[HMM_PFN_VALID];
+}
+
+/**
+ * hmm_pfn_from_page() - build a valid entry for a page
+ * @range: range whose encoding is used
+ * @page: page to encode
+ *
+ * Return: the entry hmm_pfn_from_pfn() builds for page_to_pfn(@page).
+ */
+static inline u64 hmm_pfn_from_page(const struct hmm_range *range,
+				    struct page *page)
+{
+	return hmm_pfn_from_pfn(range, page_to_pfn(page));
+}
+
+/**
+ * hmm_pfn_to_map_order() - order of the CPU mapping behind an entry
+ * @range: range whose encoding is used
+ * @pfn: valid entry in the driver encoding
+ *
+ * A non-zero order means the page is part of a 1 << order pages mapping
+ * (PMD, PUD or hugetlb) that starts at the order-aligned virtual address;
+ * the mapping may extend past either end of the range.
+ *
+ * Return: the order, or 0 if unknown or if &hmm_range.order_mask is 0.
+ */
+static inline unsigned int hmm_pfn_to_map_order(const struct hmm_range *range,
+						u64 pfn)
+{
+	if (!range->order_mask)
+		return 0;
+	return (pfn & range->order_mask) >> __ffs64(range->order_mask);
+}
+
+/**
+ * hmm_pfn_set_map_order() - store a mapping order into an entry
+ * @range: range whose encoding is used
+ * @pfn: entry in the driver encoding
+ * @order: order to store
+ *
+ * Return: @pfn with its order field replaced by @order, or cleared when
+ * @order does not fit in &hmm_range.order_mask (an order of 0 is always
+ * correct, only less informative).
+ */
+static inline u64 hmm_pfn_set_map_order(const struct hmm_range *range,
+					u64 pfn, unsigned int order)
+{
+	u64 mask = range->order_mask;
+	unsigned int shift;
+
+	if (!mask)
+		return pfn;
+	shift = __ffs64(mask);
+	pfn &= ~mask;
+	if ((u64)order > (mask >> shift))
+		return pfn;
+	return pfn | ((u64)order << shift);
+}
+
+/**
+ * hmm_fixed_pfn_to_page() - page of a fixed format entry
+ * @hmm_pfn: entry written by hmm_range_fault()
+ *
+ * The caller must have checked HMM_PFN_FIXED_VALID and must hold its
+ * notifier lock after a successful mmu_interval_read_retry() check.
+ *
+ * Return: the struct page of the pfn stored in @hmm_pfn.
+ */
+static inline struct page *hmm_fixed_pfn_to_page(unsigned long hmm_pfn)
+{
+	return pfn_to_page(hmm_pfn & ~HMM_PFN_FIXED_FLAGS);
+}
+
+/**
+ * hmm_fixed_pfn_to_map_order() - CPU mapping order of a fixed format entry
+ * @hmm_pfn: valid entry written by hmm_range_fault()
+ *
+ * Same meaning as hmm_pfn_to_map_order().
+ *
+ * Return: the order stored in the HMM_PFN_FIXED_ORDER_SHIFT field.
+ */
+static inline unsigned int hmm_fixed_pfn_to_map_order(unsigned long hmm_pfn)
+{
+	return (hmm_pfn >> HMM_PFN_FIXED_ORDER_SHIFT) & HMM_PFN_FIXED_ORDER_MASK;
+}
+
+/**
+ * enum hmm_update_event - why the CPU page table of a mirror changes
+ * @HMM_UPDATE_INVALIDATE: generic invalidation, no more precise reason.
+ * @HMM_UPDATE_UNMAP: munmap() or mremap() of the range.
+ * @HMM_UPDATE_CLEAR: page table entries cleared (madvise, page replaced...).
+ * @HMM_UPDATE_PROTECTION: access permissions changed (mprotect, write
+ *	protection of single pages).
+ * @HMM_UPDATE_SOFT_DIRTY: soft-dirty tracking, same pages and permissions.
+ * @HMM_UPDATE_RELEASE: the address space is being torn down; only passed to
+ *	sync_cpu_device_pagetables() of mirrors without a release callback.
+ * @HMM_UPDATE_MIGRATE: pages are being migrated; see &hmm_update.owner.
+ * @HMM_UPDATE_EXCLUSIVE: device exclusive access is being granted or
+ *	revoked; see &hmm_update.owner.
+ */
+enum hmm_update_event {
+	HMM_UPDATE_INVALIDATE,
+	HMM_UPDATE_UNMAP,
+	HMM_UPDATE_CLEAR,
+	HMM_UPDATE_PROTECTION,
+	HMM_UPDATE_SOFT_DIRTY,
+	HMM_UPDATE_RELEASE,
+	HMM_UPDATE_MIGRATE,
+	HMM_UPDATE_EXCLUSIVE,
+};
+
+/**
+ * struct hmm_update - a CPU page table update to mirror
+ * @start: first virtual address of the update (inclusive).
+ * @end: last virtual address of the update (exclusive).
+ * @event: reason for the update.
+ * @blockable: false if the callback must not sleep.
+ * @owner: for @event HMM_UPDATE_MIGRATE and HMM_UPDATE_EXCLUSIVE, the owner
+ *	passed by whoever started the operation (a driver migrating its own
+ *	pages may skip its own invalidation); NULL otherwise.
+ */
+struct hmm_update {
+	unsigned long		start;
+	unsigned long		end;
+	enum hmm_update_event	event;
+	bool			blockable;
+	void			*owner;
+};
+
+/**
+ * struct hmm_mirror_ops - callbacks of a mirror
+ * @release: the mm is being torn down (exit_mmap()).  Called at most once,
+ *	may sleep.  The device must stop using every page of the mm before
+ *	returning.  Optional: without it the teardown is passed to
+ *	@sync_cpu_device_pagetables as a blockable HMM_UPDATE_RELEASE.
+ * @sync_cpu_device_pagetables: the CPU page table of @update's range is
+ *	about to change.  Required.  The device must stop using the range,
+ *	TLBs flushed, before this returns.  The callback takes the driver
+ *	lock that also protects hmm_vma_range_done() calls.  When
+ *	@update->blockable is false it must not sleep (trylock only, no
+ *	GFP_KERNEL) and returns -EAGAIN if it would have to; the core then
+ *	reports the invalidation as failed and the caller retries or gives
+ *	up.  In blockable mode it must return 0.
+ *
+ * Neither callback may call hmm_mirror_unregister() or take a lock held
+ * around hmm_mirror_unregister() or mmu_interval_read_begin().
+ */
+struct hmm_mirror_ops {
+	void (*release)(struct hmm_mirror *mirror);
+	int (*sync_cpu_device_pagetables)(struct hmm_mirror *mirror,
+					  const struct hmm_update *update);
+};
+
+/**
+ * struct hmm_mirror - a device page table mirroring one mm
+ * @notifier: interval notifier covering the whole user address space.
+ * @ops: driver callbacks.
+ * @mm: mm mirrored; NULL while not registered.
+ * @released: set once the release of @mm has been forwarded.
+ *
+ * Zero the structure and set @ops before hmm_mirror_register().  Embed it in
+ * the driver's device address space object and use container_of() in the
+ * callbacks.
+ */
+struct hmm_mirror {
+	struct mmu_interval_notifier	notifier;
+	const struct hmm_mirror_ops	*ops;
+	struct mm_struct		*mm;
+	bool				released;
+};
+
+#ifdef CONFIG_HMM_MIRROR
+int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm);
+int hmm_mirror_register_locked(struct hmm_mirror *mirror,
+			       struct mm_struct *mm);
+void hmm_mirror_unregister(struct hmm_mirror *mirror);
+
+int hmm_vma_get_pfns(struct hmm_range *range);
+int hmm_vma_fault(struct hmm_range *range, bool block);
+bool hmm_vma_range_done(struct hmm_range *range);
+
+int hmm_range_fault(struct hmm_range *range);
+#else /* CONFIG_HMM_MIRROR */
+static inline int hmm_mirror_register(struct hmm_mirror *mirror,
+				      struct mm_struct *mm)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int hmm_mirror_register_locked(struct hmm_mirror *mirror,
+					     struct mm_struct *mm)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void hmm_mirror_unregister(struct hmm_mirror *mirror)
+{
+}
+
+static inline int hmm_vma_get_pfns(struct hmm_range *range)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int hmm_vma_fault(struct hmm_range *range, bool block)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline bool hmm_vma_range_done(struct hmm_range *range)
+{
+	return false;
+}
+
+static inline int hmm_range_fault(struct hmm_range *range)
+{
+	return -EOPNOTSUPP;
+}
+#endif /* CONFIG_HMM_MIRROR */
+
+/*
+ * HMM_RANGE_DEFAULT_TIMEOUT - default time (ms) a driver keeps retrying a
+ * snapshot or fault that keeps being invalidated before giving up.
+ */
+#define HMM_RANGE_DEFAULT_TIMEOUT 1000
+
+#endif /* LINUX_HMM_H */

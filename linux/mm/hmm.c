@@ -1,0 +1,1260 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Heterogeneous Memory Management: mirror a process address space in a
+ * device page table and snapshot or fault the CPU page table on behalf of a
+ * device, reporting pages in the driver's own page table encoding.
+ *
+ * The public API is described in include/linux/hmm.h.
+ */
+
+#define pr_fmt(fmt) "hmm: " fmt
+
+#include <linux/hmm.h>
+#include <linux/hugetlb.h>
+#include <linux/lockdep.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pagewalk.h>
+#include <linux/sched/signal.h>
+#include <linux/swapops.h>
+
+#include "internal.h"
+
+/*
+ * Invalidation protocol
+ * =====================
+ *
+ * Every mirror owns one mmu_interval_notifier that covers the whole user
+ * address space.  Its sequence count is the only validity state of a
+ * snapshot; there is no per-range "valid" flag that an invalidation could
+ * clear and later set again.
+ *
+ *   hmm_vma_get_pfns()/hmm_vma_fault()     (mmap_lock held for read)
+ *       range->notifier_seq = mmu_interval_read_begin()
+ *       walk the CPU page table, write range->pfns[]
+ *   driver lock (the one its sync callback takes)
+ *       if (!hmm_vma_range_done(range))     seq moved: drop results, retry
+ *       program the device page table
+ *   driver unlock
+ *
+ * The invalidate callback stores the new sequence with mmu_interval_set_seq()
+ * before it calls sync_cpu_device_pagetables(), and the driver's sync takes
+ * its lock after that store.  So a hmm_vma_range_done() that runs under the
+ * driver lock either sees the new sequence, or runs entirely before the sync
+ * callback's critical section, in which case the sync tears down whatever
+ * the driver just programmed.  In both cases the device never keeps a stale
+ * mapping.  An invalidation that starts and ends while a snapshot is being
+ * taken still leaves the sequence changed:
+ *
+ *   CPU 0 (driver)                     CPU 1 (mm)
+ *   seq = read_begin()   [seq = S]
+ *   walk: page P mapped at A
+ *                                      invalidate_range_start(A)
+ *                                        set_seq(S + 1), sync() -> unmap A
+ *                                      page P freed, A remapped
+ *                                      invalidate_range_end(A)
+ *   lock
+ *   range_done(): S != S + 1 -> false, retry instead of mapping freed P
+ *   unlock
+ *
+ * An invalidation already running when the snapshot begins is covered by
+ * mmu_interval_read_begin(), which waits for it to end before it returns
+ * the sequence.  Because the notifier covers every address, invalidations
+ * of unrelated addresses also fail hmm_vma_range_done(): harmless, the
+ * driver just retries.
+ *
+ * Blockable rules
+ * ---------------
+ * When update->blockable is false (OOM reaper), the sync callback runs in a
+ * non-blocking section: it may only trylock and returns -EAGAIN when it
+ * would have to sleep.  The core then returns false to the mmu notifier
+ * core, which unwinds the invalidation itself (interval notifiers have no
+ * end callback).  The sequence was already advanced, which only costs
+ * snapshots a retry.  A blockable sync must not fail; a failure is reported
+ * once and treated as done, since the mm cannot be stopped anyway.
+ *
+ * Faults
+ * ------
+ * The page table walk never faults.  When an entry needs a fault the walk
+ * records the run of addresses and returns HMM_WALK_FAULT; the fault is
+ * taken with handle_mm_fault() outside walk_page_range(), with the VMA
+ * looked up again, and the walk resumes from the first entry it has not
+ * written.  Entries before that point hold output, entries at or after it
+ * still hold the caller's input.  With block == true the mmap_lock is never
+ * dropped; with block == false a fault may drop it, which is reported as
+ * -EAGAIN.  -EBUSY always means "invalidated, retry with fresh input".
+ */
+
+/* Private walk results; they never leave this file. */
+enum {
+	HMM_WALK_FAULT = 1,		/* fault hw->fault_start..fault_end */
+	HMM_WALK_RESTART,		/* waited for migration, walk again */
+	HMM_WALK_PTE_MIGRATION,		/* pte level only: wait, then restart */
+};
+
+/* What an entry needs before it can be reported as requested. */
+enum {
+	HMM_NEED_FAULT = BIT(0),
+	HMM_NEED_WRITE = BIT(1),
+};
+
+/*
+ * Consecutive walk restarts that made no forward progress before the walk
+ * gives up with -EBUSY and lets the caller retry from scratch.
+ */
+#define HMM_WALK_MAX_STALLS	16
+
+/* The fixed format of hmm_range_fault(), in the generic encoding. */
+static const u64 hmm_fixed_flags[HMM_PFN_FLAG_MAX] = {
+	[HMM_PFN_VALID]		 = HMM_PFN_FIXED_VALID,
+	[HMM_PFN_WRITE]		 = HMM_PFN_FIXED_WRITE,
+	[HMM_PFN_DEVICE_PRIVATE] = 0,	/* not reported */
+};
+
+static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
+	[HMM_PFN_ERROR]		= HMM_PFN_FIXED_ERROR,
+	[HMM_PFN_NONE]		= 0,
+	[HMM_PFN_SPECIAL]	= HMM_PFN_FIXED_ERROR,
+};
+
+/**
+ * struct hmm_vma_walk - state of one page table walk
+ * @range: range being filled
+ * @last: first address whose entry has not been written yet
+ * @fault_start: first address of the run to fault (HMM_WALK_FAULT)
+ * @fault_end: end of the run to fault (exclusive)
+ * @fault_need: HMM_NEED_* bits for the run
+ * @f_valid: encoding of HMM_PFN_VALID
+ * @f_write: encoding of HMM_PFN_WRITE
+ * @f_devpriv: encoding of HMM_PFN_DEVICE_PRIVATE
+ * @v_error: encoding of HMM_PFN_ERROR
+ * @v_none: encoding of HMM_PFN_NONE
+ * @v_special: encoding of HMM_PFN_SPECIAL
+ * @req_mask: &hmm_range.pfn_flags_mask
+ * @req_default: &hmm_range.default_flags
+ * @pfn_shift: &hmm_range.pfn_shift
+ * @may_fault: some entry may request a fault
+ * @per_entry: every input entry is its own request
+ * @fixed: hmm_range_fault(): unsigned long entries and its exact rules
+ *
+ * The encoding is copied out of the range once so the walk does not chase
+ * the driver's tables for every entry.
+ */
+struct hmm_vma_walk {
+	struct hmm_range	*range;
+	unsigned long		last;
+	unsigned long		fault_start;
+	unsigned long		fault_end;
+	unsigned int		fault_need;
+	u64			f_valid;
+	u64			f_write;
+	u64			f_devpriv;
+	u64			v_error;
+	u64			v_none;
+	u64			v_special;
+	u64			req_mask;
+	u64			req_default;
+	unsigned int		pfn_shift;
+	bool			may_fault;
+	bool			per_entry;
+	bool			fixed;
+};
+
+/* ------------------------------------------------------------------------
+ * Mirror registration and invalidation
+ */
+
+/*
+ * Models "running a mirror callback".  hmm_mirror_unregister() waits for
+ * callbacks to finish, so calling it from a callback, or while holding a
+ * lock that a callback takes, deadlocks; this map lets lockdep say so.
+ */
+#ifdef CONFIG_LOCKDEP
+static struct lockdep_map hmm_mirror_callback_map = {
+	.name = "hmm_mirror_callback"
+};
+#endif
+
+/* Start and length of the interval notifier of a mirror: every address. */
+#define HMM_MIRROR_START	0UL
+#define HMM_MIRROR_LENGTH	(ULONG_MAX & PAGE_MASK)
+
+static enum hmm_update_event hmm_update_event(enum mmu_notifier_event event)
+{
+	switch (event) {
+	case MMU_NOTIFY_UNMAP:
+		return HMM_UPDATE_UNMAP;
+	case MMU_NOTIFY_CLEAR:
+		return HMM_UPDATE_CLEAR;
+	case MMU_NOTIFY_PROTECTION_VMA:
+	case MMU_NOTIFY_PROTECTION_PAGE:
+		return HMM_UPDATE_PROTECTION;
+	case MMU_NOTIFY_SOFT_DIRTY:
+		return HMM_UPDATE_SOFT_DIRTY;
+	case MMU_NOTIFY_RELEASE:
+		return HMM_UPDATE_RELEASE;
+	case MMU_NOTIFY_MIGRATE:
+		return HMM_UPDATE_MIGRATE;
+	case MMU_NOTIFY_EXCLUSIVE:
+		return HMM_UPDATE_EXCLUSIVE;
+	}
+	return HMM_UPDATE_INVALIDATE;
+}
+
+static bool hmm_mirror_invalidate(struct mmu_interval_notifier *mni,
+				  const struct mmu_notifier_range *nrange,
+				  unsigned long cur_seq)
+{
+	struct hmm_mirror *mirror = container_of(mni, struct hmm_mirror,
+						 notifier);
+	struct hmm_update update = {
+		.start = nrange->start,
+		.end = nrange->end,
+		.event = hmm_update_event(nrange->event),
+		.blockable = mmu_notifier_range_blockable(nrange),
+		.owner = nrange->owner,
+	};
+	int ret;
+
+	/*
+	 * Invalidate every snapshot first: the driver's sync callback takes
+	 * the lock hmm_vma_range_done() runs under only after this store.
+	 */
+	mmu_interval_set_seq(mni, cur_seq);
+
+	if (update.event == HMM_UPDATE_RELEASE && mirror->ops->release) {
+		/* exit_mmap() sends this once; only the mirror may repeat. */
+		if (mirror->released)
+			return true;
+		mirror->released = true;
+		lock_map_acquire(&hmm_mirror_callback_map);
+		mirror->ops->release(mirror);
+		lock_map_release(&hmm_mirror_callback_map);
+		return true;
+	}
+
+	lock_map_acquire(&hmm_mirror_callback_map);
+	ret = mirror->ops->sync_cpu_device_pagetables(mirror, &update);
+	lock_map_release(&hmm_mirror_callback_map);
+	if (likely(!ret))
+		return true;
+
+	if (!update.blockable) {
+		/* Only -EAGAIN is allowed here, anything else is a bug. */
+		WARN_ON_ONCE(ret != -EAGAIN);
+		return false;
+	}
+
+	/* Nothing can stop a blockable invalidation; treat it as done. */
+	WARN_ONCE(1, "blockable sync_cpu_device_pagetables() failed: %d\n",
+		  ret);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
+	.invalidate = hmm_mirror_invalidate,
+};
+
+static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
+{
+	if (WARN_ON_ONCE(!mm || !mirror->ops ||
+			 !mirror->ops->sync_cpu_device_pagetables))
+		return -EINVAL;
+	/* Registered twice: the notifier is live, do not touch it. */
+	if (WARN_ON_ONCE(mirror->mm))
+		return -EBUSY;
+	return 0;
+}
+
+/**
+ * hmm_mirror_register() - start mirroring an address space
+ * @mirror: zeroed mirror with &hmm_mirror.ops set
+ * @mm: address space to mirror; the caller holds a reference on its users
+ *	(mmget(), or @mm is current->mm)
+ *
+ * Once this returns, &hmm_mirror_ops.sync_cpu_device_pagetables is called
+ * before any change of the CPU page table of @mm, and
+ * &hmm_mirror_ops.release when @mm is torn down.  The mirror pins the
+ * mm_struct (not its address space) until hmm_mirror_unregister().
+ *
+ * Context: Process context.  Takes the mmap_lock of @mm for write, so the
+ * caller must not hold it; see hmm_mirror_register_locked().
+ *
+ * Return:
+ * * 0 - the mirror is registered.
+ * * -EINVAL - @mm is NULL or the mirror has no sync callback.
+ * * -EBUSY - the mirror is already registered.
+ * * -ENOMEM - out of memory.
+ * * -EINTR - a fatal signal arrived while waiting for the mmap_lock.
+ */
+int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm)
+{
+	int ret;
+
+	ret = hmm_mirror_check(mirror, mm);
+	if (ret)
+		return ret;
+
+	ret = mmu_interval_notifier_insert(&mirror->notifier, mm,
+					   HMM_MIRROR_START, HMM_MIRROR_LENGTH,
+					   &hmm_mirror_notifier_ops);
+	if (ret)
+		return ret;
+
+	mirror->released = false;
+	mirror->mm = mm;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hmm_mirror_register);
+
+/**
+ * hmm_mirror_register_locked() - hmm_mirror_register() under the mmap_lock
+ * @mirror: zeroed mirror with &hmm_mirror.ops set
+ * @mm: address space to mirror, with a reference on its users
+ *
+ * Context: Process context, mmap_lock of @mm held for write.
+ *
+ * Return: as hmm_mirror_register(), except that -EINTR cannot happen.
+ */
+int hmm_mirror_register_locked(struct hmm_mirror *mirror,
+			       struct mm_struct *mm)
+{
+	int ret;
+
+	ret = hmm_mirror_check(mirror, mm);
+	if (ret)
+		return ret;
+
+	mmap_assert_write_locked(mm);
+	ret = mmu_interval_notifier_insert_locked(&mirror->notifier, mm,
+						  HMM_MIRROR_START,
+						  HMM_MIRROR_LENGTH,
+						  &hmm_mirror_notifier_ops);
+	if (ret)
+		return ret;
+
+	mirror->released = false;
+	mirror->mm = mm;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hmm_mirror_register_locked);
+
+/**
+ * hmm_mirror_unregister() - stop mirroring an address space
+ * @mirror: mirror registered with hmm_mirror_register()
+ *
+ * This is a barrier: when it returns, no mirror callback is running and
+ * none will run again, including a release() racing with exit_mmap().  It
+ * may be called before or after the mm exited.  Unregistering a mirror that
+ * is not registered is reported once and ignored.
+ *
+ * Context: Process context, may sleep.  Must not be called from a mirror
+ * callback nor with a lock held that a mirror callback takes.
+ */
+void hmm_mirror_unregister(struct hmm_mirror *mirror)
+{
+	might_sleep();
+
+	if (WARN_ON_ONCE(!mirror->mm))
+		return;
+
+	lock_map_acquire(&hmm_mirror_callback_map);
+	lock_map_release(&hmm_mirror_callback_map);
+
+	/* Waits for a callback in flight and drops the mm_struct pin. */
+	mmu_interval_notifier_remove(&mirror->notifier);
+	mirror->mm = NULL;
+}
+EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
+
+/* ------------------------------------------------------------------------
+ * Entry access in the range's encoding
+ */
+
+static inline unsigned long hmm_index(const struct hmm_range *range,
+				      unsigned long addr)
+{
+	return (addr - range->start) >> PAGE_SHIFT;
+}
+
+static inline u64 hmm_entry_get(const struct hmm_vma_walk *hw,
+				unsigned long i)
+{
+	if (hw->fixed)
+		return hw->range->hmm_pfns[i];
+	return hw->range->pfns[i];
+}
+
+/*
+ * Fixed format entries are unsigned long.  Every bit the fixed encoding
+ * uses is below BITS_PER_LONG, so the narrowing store loses nothing on
+ * 32-bit.
+ */
+static inline void hmm_entry_set(struct hmm_vma_walk *hw, unsigned long i,
+				 u64 entry)
+{
+	if (hw->fixed)
+		hw->range->hmm_pfns[i] = (unsigned long)entry;
+	else
+		hw->range->pfns[i] = entry;
+}
+
+static void hmm_fill(struct hmm_vma_walk *hw, unsigned long addr,
+		     unsigned long end, u64 entry)
+{
+	unsigned long i = hmm_index(hw->range, addr);
+
+	for (; addr < end; addr += PAGE_SIZE, i++)
+		hmm_entry_set(hw, i, entry);
+}
+
+static void hmm_fill_pfns(struct hmm_vma_walk *hw, unsigned long addr,
+			  unsigned long end, unsigned long pfn, u64 cpu)
+{
+	unsigned long i = hmm_index(hw->range, addr);
+
+	for (; addr < end; addr += PAGE_SIZE, i++, pfn++)
+		hmm_entry_set(hw, i, ((u64)pfn << hw->pfn_shift) | cpu);
+}
+
+/* The request of entry @i, in the range's encoding. */
+static inline u64 hmm_entry_request(const struct hmm_vma_walk *hw,
+				    unsigned long i)
+{
+	if (!hw->may_fault)
+		return 0;
+	if (hw->per_entry)
+		return hmm_entry_get(hw, i);
+	if (!hw->req_mask)
+		return hw->req_default;
+	return (hmm_entry_get(hw, i) & hw->req_mask) | hw->req_default;
+}
+
+/*
+ * HMM_NEED_* bits that entry request @req needs when the CPU page table
+ * offers @cpu (both in the range's encoding).  A request without the valid
+ * flag asks for nothing.
+ */
+static inline unsigned int hmm_need(const struct hmm_vma_walk *hw, u64 req,
+				    u64 cpu)
+{
+	unsigned int write = (req & hw->f_write) ? HMM_NEED_WRITE : 0;
+
+	if (!(req & hw->f_valid))
+		return 0;
+	/* Migrate device private memory back to system memory. */
+	if ((req & hw->f_devpriv) && (cpu & hw->f_devpriv))
+		return HMM_NEED_FAULT | write;
+	if (write && !(cpu & hw->f_write))
+		return HMM_NEED_FAULT | HMM_NEED_WRITE;
+	if (!(cpu & hw->f_valid))
+		return HMM_NEED_FAULT;
+	return 0;
+}
+
+/* Does any entry of [addr, end) request a fault at all? */
+static bool hmm_wants_fault(const struct hmm_vma_walk *hw, unsigned long addr,
+			    unsigned long end)
+{
+	unsigned long i = hmm_index(hw->range, addr);
+
+	if (!hw->may_fault)
+		return false;
+	for (; addr < end; addr += PAGE_SIZE, i++)
+		if (hmm_entry_request(hw, i) & hw->f_valid)
+			return true;
+	return false;
+}
+
+static u64 hmm_order_flags(const struct hmm_vma_walk *hw, u64 cpu,
+			   unsigned int order)
+{
+	return hmm_pfn_set_map_order(hw->range, cpu, order);
+}
+
+/* ------------------------------------------------------------------------
+ * The page table walk
+ */
+
+/*
+ * Record that the page at @addr needs @need and leave the walk.  The caller
+ * may extend hw->fault_end over following pages with the same need.
+ */
+static int hmm_record_fault(struct mm_walk *walk, unsigned long addr,
+			    unsigned int need)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	struct vm_area_struct *vma = walk->vma;
+
+	if (!vma)
+		return -EFAULT;
+	if ((need & HMM_NEED_WRITE) && !(vma->vm_flags & VM_WRITE))
+		return -EPERM;
+
+	hw->fault_start = addr;
+	hw->fault_end = addr + PAGE_SIZE;
+	hw->fault_need = need;
+	return HMM_WALK_FAULT;
+}
+
+/*
+ * [addr, end) is backed by one CPU state @cpu (a hole, a PMD, a PUD, a
+ * hugetlb page).  If some entry needs a fault, record the first run of
+ * entries with the same need and return HMM_WALK_FAULT without writing any
+ * entry of the chunk; otherwise return 0.  Negative: error.
+ */
+static int hmm_chunk_fault(struct mm_walk *walk, unsigned long addr,
+			   unsigned long end, u64 cpu)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long i = hmm_index(hw->range, addr);
+	unsigned long pos;
+	unsigned int need = 0;
+	int ret;
+
+	if (!hw->may_fault)
+		return 0;
+
+	for (pos = addr; pos < end; pos += PAGE_SIZE, i++) {
+		need = hmm_need(hw, hmm_entry_request(hw, i), cpu);
+		if (need)
+			break;
+	}
+	if (!need)
+		return 0;
+
+	ret = hmm_record_fault(walk, pos, need);
+	if (ret != HMM_WALK_FAULT)
+		return ret;
+	hw->last = addr;
+
+	for (pos += PAGE_SIZE, i++; pos < end; pos += PAGE_SIZE, i++) {
+		if (hmm_need(hw, hmm_entry_request(hw, i), cpu) != need)
+			break;
+		hw->fault_end = pos + PAGE_SIZE;
+	}
+	return HMM_WALK_FAULT;
+}
+
+/* [addr, end) cannot be mirrored: error entries, or -EFAULT if requested. */
+static int hmm_chunk_error(struct mm_walk *walk, unsigned long addr,
+			   unsigned long end)
+{
+	struct hmm_vma_walk *hw = walk->private;
+
+	if (hmm_wants_fault(hw, addr, end))
+		return -EFAULT;
+	hmm_fill(hw, addr, end, hw->v_error);
+	return 0;
+}
+
+/*
+ * Holes with a VMA are faultable; addresses without a VMA are errors, as
+ * any access would be (SIGSEGV).
+ */
+static int hmm_vma_walk_hole(unsigned long addr, unsigned long end,
+			     __always_unused int depth, struct mm_walk *walk)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	int ret;
+
+	if (!walk->vma)
+		return hmm_chunk_error(walk, addr, end);
+
+	ret = hmm_chunk_fault(walk, addr, end, 0);
+	if (ret)
+		return ret;
+	hmm_fill(hw, addr, end, hw->v_none);
+	return 0;
+}
+
+static int hmm_check_signal(const struct hmm_vma_walk *hw)
+{
+	/* hmm_range_fault() keeps its historical behaviour: no -EINTR. */
+	if (!hw->fixed && fatal_signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/* Called with the PMD lock held; @pmd is a huge (or devmap) leaf. */
+static int hmm_vma_handle_pmd(struct mm_walk *walk, unsigned long addr,
+			      unsigned long end, pmd_t pmd)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long pfn;
+	u64 cpu = 0;
+	int ret;
+
+	/* NUMA hinting: not accessible until faulted. */
+	if (!pmd_protnone(pmd)) {
+		cpu = hw->f_valid | (pmd_write(pmd) ? hw->f_write : 0);
+		cpu = hmm_order_flags(hw, cpu, PMD_SHIFT - PAGE_SHIFT);
+	}
+
+	ret = hmm_chunk_fault(walk, addr, end, cpu);
+	if (ret)
+		return ret;
+	if (!cpu) {
+		hmm_fill(hw, addr, end, hw->v_none);
+		return 0;
+	}
+
+	pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+	hmm_fill_pfns(hw, addr, end, pfn, cpu);
+	return 0;
+}
+#else
+static int hmm_vma_handle_pmd(struct mm_walk *walk, unsigned long addr,
+			      unsigned long end, pmd_t pmd)
+{
+	/* pmd_trans_huge() and pmd_devmap() are constant false here. */
+	return -EFAULT;
+}
+#endif /* CONFIG_TRANSPARENT_HUGEPAGE */
+
+/*
+ * The pte at @addr is none and needs @need: fault it together with the
+ * following none ptes of this page table that need the same.
+ */
+static int hmm_fault_none_ptes(struct mm_walk *walk, unsigned long addr,
+			       unsigned long end, pte_t *ptep,
+			       unsigned int need)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long i = hmm_index(hw->range, addr);
+	int ret;
+
+	ret = hmm_record_fault(walk, addr, need);
+	if (ret != HMM_WALK_FAULT)
+		return ret;
+	hw->last = addr;
+
+	for (addr += PAGE_SIZE, i++, ptep++; addr < end;
+	     addr += PAGE_SIZE, i++, ptep++) {
+		if (!pte_none_mostly(ptep_get(ptep)) ||
+		    hmm_need(hw, hmm_entry_request(hw, i), 0) != need)
+			break;
+		hw->fault_end = addr + PAGE_SIZE;
+	}
+	return HMM_WALK_FAULT;
+}
+
+/* A single pte that needs a fault; entries before @addr are written. */
+static int hmm_fault_pte(struct mm_walk *walk, unsigned long addr,
+			 unsigned int need)
+{
+	struct hmm_vma_walk *hw = walk->private;
+
+	hw->last = addr;
+	return hmm_record_fault(walk, addr, need);
+}
+
+static int hmm_vma_handle_swap(struct mm_walk *walk, unsigned long addr,
+			       pte_t pte, u64 req)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	struct hmm_range *range = hw->range;
+	unsigned long i = hmm_index(range, addr);
+	swp_entry_t entry = pte_to_swp_entry(pte);
+	unsigned int need;
+
+	/* Device private memory of the caller is reported, not faulted. */
+	if (is_device_private_entry(entry) &&
+	    pfn_swap_entry_to_page(entry)->pgmap->owner ==
+	    range->dev_private_owner) {
+		u64 cpu = hw->f_valid | hw->f_devpriv;
+
+		if (is_writable_device_private_entry(entry))
+			cpu |= hw->f_write;
+		/*
+		 * hmm_range_fault() always reported these pages; other users
+		 * get what they requested (write access, migration back).
+		 */
+		need = hw->fixed ? 0 : hmm_need(hw, req, cpu);
+		if (need)
+			return hmm_fault_pte(walk, addr, need);
+		hmm_entry_set(hw, i, ((u64)swp_offset_pfn(entry) <<
+				      hw->pfn_shift) | cpu);
+		return 0;
+	}
+
+	need = hmm_need(hw, req, 0);
+	if (!need) {
+		hmm_entry_set(hw, i, hw->v_none);
+		return 0;
+	}
+
+	if (is_migration_entry(entry)) {
+		hw->last = addr;
+		return HMM_WALK_PTE_MIGRATION;
+	}
+
+	/*
+	 * Swapped out pages, device private pages of another owner and
+	 * device exclusive entries all come back with a CPU fault.
+	 */
+	if (!non_swap_entry(entry) || is_device_private_entry(entry) ||
+	    is_device_exclusive_entry(entry))
+		return hmm_fault_pte(walk, addr, need);
+
+	/* Poisoned pages and other entries cannot be made valid. */
+	return -EFAULT;
+}
+
+static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
+			      unsigned long end, pte_t *ptep)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long i = hmm_index(hw->range, addr);
+	pte_t pte = ptep_get(ptep);
+	u64 req = hmm_entry_request(hw, i);
+	unsigned int need;
+	u64 cpu = 0;
+
+	if (pte_none_mostly(pte)) {
+		need = hmm_need(hw, req, 0);
+		if (need)
+			return hmm_fault_none_ptes(walk, addr, end, ptep, need);
+		hmm_entry_set(hw, i, hw->v_none);
+		return 0;
+	}
+
+	if (!pte_present(pte))
+		return hmm_vma_handle_swap(walk, addr, pte, req);
+
+	/* NUMA hinting ptes are not accessible until faulted. */
+	if (!pte_protnone(pte))
+		cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
+
+	need = hmm_need(hw, req, cpu);
+	if (need)
+		return hmm_fault_pte(walk, addr, need);
+	if (!cpu) {
+		hmm_entry_set(hw, i, hw->v_none);
+		return 0;
+	}
+
+	/*
+	 * No struct page to hand out (pfn maps inside a VM_MIXEDMAP VMA):
+	 * the device cannot use it.  The zero page and devmap (DAX) pages
+	 * are normal pages for this purpose.
+	 */
+	if (!vm_normal_page(walk->vma, addr, pte) && !pte_devmap(pte) &&
+	    !is_zero_pfn(pte_pfn(pte))) {
+		if (req & hw->f_valid)
+			return -EFAULT;
+		hmm_entry_set(hw, i, hw->v_special);
+		return 0;
+	}
+
+	hmm_entry_set(hw, i, ((u64)pte_pfn(pte) << hw->pfn_shift) | cpu);
+	return 0;
+}
+
+static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
+			     unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+	pte_t *ptep, *first;
+	int ret = 0;
+
+	first = pte_offset_map(pmdp, start);
+	for (addr = start, ptep = first; addr < end;
+	     addr += PAGE_SIZE, ptep++) {
+		ret = hmm_vma_handle_pte(walk, addr, end, ptep);
+		if (ret)
+			break;
+	}
+	pte_unmap(first);
+
+	if (ret == HMM_WALK_PTE_MIGRATION) {
+		migration_entry_wait(walk->mm, pmdp, addr);
+		ret = HMM_WALK_RESTART;
+	}
+	return ret;
+}
+
+static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
+			    unsigned long end, struct mm_walk *walk)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	spinlock_t *ptl;	/* page table lock of the leaf */
+	pmd_t pmd;
+	int ret;
+
+	ret = hmm_check_signal(hw);
+	if (ret)
+		return ret;
+
+again:
+	/* A hint only: a huge PMD is read again under its lock below. */
+	pmd = pmd_read_atomic(pmdp);
+	if (pmd_none(pmd))
+		return hmm_vma_walk_hole(start, end, -1, walk);
+
+	if (is_pmd_migration_entry(pmd)) {
+		if (!hmm_wants_fault(hw, start, end)) {
+			hmm_fill(hw, start, end, hw->v_none);
+			return 0;
+		}
+		hw->last = start;
+		pmd_migration_entry_wait(walk->mm, pmdp);
+		return HMM_WALK_RESTART;
+	}
+
+	if (!pmd_present(pmd))
+		return hmm_chunk_error(walk, start, end);
+
+	if (pmd_trans_huge(pmd) || pmd_devmap(pmd)) {
+		/* Re-check under the PMD lock: it may be split or zapped. */
+		ptl = pmd_lock(walk->mm, pmdp);
+		pmd = *pmdp;
+		if (!pmd_trans_huge(pmd) && !pmd_devmap(pmd)) {
+			spin_unlock(ptl);
+			goto again;
+		}
+		ret = hmm_vma_handle_pmd(walk, start, end, pmd);
+		spin_unlock(ptl);
+		return ret;
+	}
+
+	/* Neither none, huge nor a migration entry: a page table or junk. */
+	if (pmd_bad(pmd))
+		return hmm_chunk_error(walk, start, end);
+	if (pmd_trans_unstable(pmdp))
+		goto again;
+
+	return hmm_vma_walk_ptes(walk, pmdp, start, end);
+}
+
+#if defined(CONFIG_ARCH_HAS_PTE_DEVMAP) && \
+	defined(CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD)
+static int hmm_vma_walk_pud(pud_t *pudp, unsigned long start,
+			    unsigned long end, struct mm_walk *walk)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long pfn;
+	spinlock_t *ptl;	/* page table lock of the leaf */
+	pud_t pud;
+	u64 cpu;
+	int ret;
+
+	/* Not a huge PUD: let the walk descend to the PMD level. */
+	pud = READ_ONCE(*pudp);
+	if (!pud_trans_huge(pud) && !pud_devmap(pud))
+		return 0;
+
+	ptl = pud_lock(walk->mm, pudp);
+	pud = *pudp;
+	if (!pud_trans_huge(pud) && !pud_devmap(pud)) {
+		/* Split or zapped meanwhile: look at it again. */
+		spin_unlock(ptl);
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	cpu = hw->f_valid | (pud_write(pud) ? hw->f_write : 0);
+	cpu = hmm_order_flags(hw, cpu, PUD_SHIFT - PAGE_SHIFT);
+	ret = hmm_chunk_fault(walk, start, end, cpu);
+	if (!ret) {
+		pfn = pud_pfn(pud) + ((start & ~PUD_MASK) >> PAGE_SHIFT);
+		hmm_fill_pfns(hw, start, end, pfn, cpu);
+		/* Do not split the PUD to walk it again. */
+		walk->action = ACTION_CONTINUE;
+	}
+	spin_unlock(ptl);
+	return ret;
+}
+#else
+#define hmm_vma_walk_pud	NULL
+#endif
+
+#ifdef CONFIG_HUGETLB_PAGE
+static int hmm_vma_walk_hugetlb(pte_t *ptep, unsigned long hmask,
+				unsigned long start, unsigned long end,
+				struct mm_walk *walk)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	struct hstate *h = hstate_vma(walk->vma);
+	unsigned long pfn;
+	spinlock_t *ptl;	/* page table lock of the leaf */
+	u64 cpu = 0;
+	pte_t pte;
+	int ret;
+
+	ret = hmm_check_signal(hw);
+	if (ret)
+		return ret;
+
+	ptl = huge_pte_lock(h, walk->mm, ptep);
+	pte = huge_ptep_get(ptep);
+	/* Migration and poison entries are resolved by hugetlb_fault(). */
+	if (pte_present(pte) && !pte_protnone(pte)) {
+		cpu = hw->f_valid | (huge_pte_write(pte) ? hw->f_write : 0);
+		cpu = hmm_order_flags(hw, cpu, huge_page_order(h));
+	}
+
+	ret = hmm_chunk_fault(walk, start, end, cpu);
+	if (!ret) {
+		if (cpu) {
+			pfn = pte_pfn(pte) + ((start & ~hmask) >> PAGE_SHIFT);
+			hmm_fill_pfns(hw, start, end, pfn, cpu);
+		} else {
+			hmm_fill(hw, start, end, hw->v_none);
+		}
+	}
+	spin_unlock(ptl);
+	return ret;
+}
+#else
+#define hmm_vma_walk_hugetlb	NULL
+#endif /* CONFIG_HUGETLB_PAGE */
+
+/*
+ * VMAs without struct pages (VM_IO, VM_PFNMAP) or without read access
+ * cannot be mirrored.  Write-only mappings count as unreadable: a device
+ * cannot be given write access without read access.
+ */
+static int hmm_vma_walk_test(unsigned long start, unsigned long end,
+			     struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	int ret;
+
+	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP)) &&
+	    (vma->vm_flags & VM_READ))
+		return 0;
+
+	ret = hmm_chunk_error(walk, start, end);
+	if (ret)
+		return ret;
+	/* Skip this VMA, continue with the next one. */
+	return 1;
+}
+
+static const struct mm_walk_ops hmm_walk_ops = {
+	.pud_entry	= hmm_vma_walk_pud,
+	.pmd_entry	= hmm_vma_walk_pmd,
+	.pte_hole	= hmm_vma_walk_hole,
+	.hugetlb_entry	= hmm_vma_walk_hugetlb,
+	.test_walk	= hmm_vma_walk_test,
+};
+
+/*
+ * Fault the run recorded by the walk, outside walk_page_range(), with the
+ * mmap_lock still held for read.
+ */
+static int hmm_fault_run(struct hmm_vma_walk *hw, struct mm_struct *mm,
+			 bool block)
+{
+	unsigned int fault_flags = FAULT_FLAG_REMOTE;
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	vm_fault_t fault;
+	int ret;
+
+	if (hw->fault_need & HMM_NEED_WRITE)
+		fault_flags |= FAULT_FLAG_WRITE;
+	if (!block)
+		fault_flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE;
+
+	vma = vma_lookup(mm, hw->fault_start);
+	if (!vma)
+		return -EFAULT;
+
+	for (addr = hw->fault_start; addr < hw->fault_end;
+	     addr += PAGE_SIZE) {
+		/* A run never crosses a VMA, but the VMA was looked up anew. */
+		if (addr >= vma->vm_end)
+			break;
+		fault = handle_mm_fault(vma, addr, fault_flags, NULL);
+		/* The mmap_lock was dropped: only possible with !block. */
+		if (fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))
+			return -EAGAIN;
+		if (fault & VM_FAULT_ERROR)
+			return -EFAULT;
+		ret = hmm_check_signal(hw);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Walk the range until every entry is written.  @own_seq: the walk took
+ * range->notifier_seq itself and may take a new one while no entry has
+ * been written yet; otherwise an invalidation is the caller's to handle.
+ */
+static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
+			  bool own_seq, bool block)
+{
+	struct hmm_range *range = hw->range;
+	unsigned long prev_pos = range->start;
+	unsigned int stalls = 0;
+	unsigned long pos;
+	int ret;
+
+	hw->last = range->start;
+	for (;;) {
+		if (mmu_interval_check_retry(range->notifier,
+					     range->notifier_seq)) {
+			/* A snapshot has no input to lose: start over. */
+			if (own_seq && !hw->may_fault)
+				hw->last = range->start;
+			if (!own_seq || hw->last != range->start ||
+			    ++stalls > HMM_WALK_MAX_STALLS)
+				return -EBUSY;
+			range->notifier_seq =
+				mmu_interval_read_begin(range->notifier);
+			continue;
+		}
+
+		ret = walk_page_range(mm, hw->last, range->end, &hmm_walk_ops,
+				      hw);
+		if (ret <= 0)
+			return ret;
+
+		/* Give up on a position that keeps needing a restart. */
+		pos = ret == HMM_WALK_FAULT ? hw->fault_start : hw->last;
+		if (pos > prev_pos) {
+			prev_pos = pos;
+			stalls = 0;
+		} else if (++stalls > HMM_WALK_MAX_STALLS) {
+			return -EBUSY;
+		}
+
+		if (ret == HMM_WALK_FAULT) {
+			ret = hmm_fault_run(hw, mm, block);
+			if (ret)
+				return ret;
+		} else if (WARN_ON_ONCE(ret != HMM_WALK_RESTART)) {
+			return -EFAULT;
+		}
+	}
+}
+
+static void hmm_walk_init(struct hmm_vma_walk *hw, struct hmm_range *range,
+			  bool may_fault, bool fixed)
+{
+	*hw = (struct hmm_vma_walk) {
+		.range		= range,
+		.f_valid	= range->flags[HMM_PFN_VALID],
+		.f_write	= range->flags[HMM_PFN_WRITE],
+		.f_devpriv	= range->flags[HMM_PFN_DEVICE_PRIVATE],
+		.v_error	= range->values[HMM_PFN_ERROR],
+		.v_none		= range->values[HMM_PFN_NONE],
+		.v_special	= range->values[HMM_PFN_SPECIAL],
+		.req_mask	= range->pfn_flags_mask,
+		.req_default	= range->default_flags,
+		.pfn_shift	= range->pfn_shift,
+		.fixed		= fixed,
+	};
+
+	if (!may_fault)
+		return;
+	/* Zero mask and defaults: each entry is its own request (seed API). */
+	if (!fixed && !hw->req_mask && !hw->req_default) {
+		hw->per_entry = true;
+		hw->may_fault = true;
+		return;
+	}
+	hw->may_fault = (hw->req_mask | hw->req_default) & hw->f_valid;
+}
+
+/* Sanity of a range handed to hmm_vma_get_pfns() or hmm_vma_fault(). */
+static int hmm_range_check(const struct hmm_range *range)
+{
+	u64 field;
+
+	if (!range->mirror || !range->pfns || !range->flags ||
+	    !range->values || !range->flags[HMM_PFN_VALID])
+		return -EINVAL;
+	if (WARN_ON_ONCE(!range->mirror->mm))
+		return -EINVAL;
+	if (range->pfn_shift >= 64 || range->start >= range->end ||
+	    !PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end))
+		return -EINVAL;
+	if (range->order_mask) {
+		/* One contiguous field, clear of every flag. */
+		field = range->order_mask >> __ffs64(range->order_mask);
+		if (field & (field + 1))
+			return -EINVAL;
+		if (range->order_mask & (range->flags[HMM_PFN_VALID] |
+					 range->flags[HMM_PFN_WRITE] |
+					 range->flags[HMM_PFN_DEVICE_PRIVATE]))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Mark a range finished so that a later hmm_vma_range_done() is caught. */
+static void hmm_range_finish(struct hmm_range *range)
+{
+	range->notifier = NULL;
+	range->notifier_seq = 0;
+}
+
+static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
+			   bool block)
+{
+	struct hmm_vma_walk hw;
+	struct mm_struct *mm;
+	int ret;
+
+	ret = hmm_range_check(range);
+	if (ret)
+		return ret;
+
+	mm = range->mirror->mm;
+	mmap_assert_locked(mm);
+
+	hmm_walk_init(&hw, range, may_fault, false);
+	range->notifier = &range->mirror->notifier;
+	range->notifier_seq = mmu_interval_read_begin(range->notifier);
+
+	ret = hmm_walk_range(&hw, mm, true, block);
+	if (ret)
+		hmm_range_finish(range);
+	return ret;
+}
+
+/**
+ * hmm_vma_get_pfns() - snapshot the CPU page table of a range
+ * @range: range with &hmm_range.mirror, @start, @end, @pfns and the
+ *	encoding (@flags, @values, @pfn_shift, @order_mask) set
+ *
+ * Fill @range->pfns with the current CPU page table state in the range's
+ * encoding without faulting anything; input entries are ignored.  The range
+ * may span several VMAs.  Each entry is a valid pfn (flags[HMM_PFN_VALID],
+ * plus HMM_PFN_WRITE, HMM_PFN_DEVICE_PRIVATE and the map order as they
+ * apply), values[HMM_PFN_NONE] (nothing usable mapped),
+ * values[HMM_PFN_ERROR] (no VMA, unreadable, VM_IO or VM_PFNMAP VMA, bad
+ * page table) or values[HMM_PFN_SPECIAL] (no struct page).
+ *
+ * On success the caller must end the snapshot with hmm_vma_range_done(),
+ * under the lock its sync_cpu_device_pagetables() takes, before using it.
+ * On error the range is already finished.
+ *
+ * Context: mmap_lock of the mirrored mm held for read; may sleep; must not
+ * hold a lock that a mirror callback takes.
+ *
+ * Return:
+ * * 0 - the snapshot is written.
+ * * -EINVAL - invalid range, encoding or unregistered mirror.
+ * * -EBUSY - invalidated again and again while walking; retry later.
+ * * -EINTR - a fatal signal is pending.
+ */
+int hmm_vma_get_pfns(struct hmm_range *range)
+{
+	return hmm_mirror_walk(range, false, true);
+}
+EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
+
+/**
+ * hmm_vma_fault() - fault in a range and snapshot it
+ * @range: as for hmm_vma_get_pfns(), with requests in the input entries or
+ *	in @default_flags / @pfn_flags_mask
+ * @block: true: never drop the mmap_lock; false: faults may drop it
+ *
+ * The request of an entry is ``(entry & pfn_flags_mask) | default_flags``,
+ * or the entry itself when both are zero.  flags[HMM_PFN_VALID] asks for a
+ * valid entry, flags[HMM_PFN_WRITE] (with VALID) for a writable one and
+ * flags[HMM_PFN_DEVICE_PRIVATE] (with VALID) for device private memory to be
+ * migrated back to system memory.  Entries without a request are reported
+ * as hmm_vma_get_pfns() would.  Faults are taken one run at a time and the
+ * walk resumes where it stopped; entries not yet written keep their input.
+ *
+ * On success the caller must end the snapshot with hmm_vma_range_done().
+ * On error the range is already finished.  After -EBUSY the input entries
+ * may have been overwritten: set them again before retrying.
+ *
+ * Context: mmap_lock of the mirrored mm held for read; may sleep; must not
+ * hold a lock that a mirror callback takes.
+ *
+ * Return:
+ * * 0 - every request is satisfied and the snapshot is written.
+ * * -EINVAL - invalid range, encoding or unregistered mirror.
+ * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
+ *   VM_PFNMAP VMA, has no struct page, or the fault failed.
+ * * -EPERM - write access requested in a VMA without VM_WRITE.
+ * * -EBUSY - invalidated during the walk; set the input again and retry.
+ * * -EAGAIN - only with !@block: a fault dropped the mmap_lock; the caller
+ *   must not unlock it, and retries after taking it again.
+ * * -EINTR - a fatal signal is pending.
+ */
+int hmm_vma_fault(struct hmm_range *range, bool block)
+{
+	return hmm_mirror_walk(range, true, block);
+}
+EXPORT_SYMBOL_GPL(hmm_vma_fault);
+
+/**
+ * hmm_vma_range_done() - end a snapshot and tell whether it is still valid
+ * @range: range filled by a successful hmm_vma_get_pfns() or hmm_vma_fault()
+ *
+ * The snapshot is valid if no invalidation of the mirror started after it
+ * began, even one that already ended.  Call this exactly once per
+ * successful snapshot; a second call is reported and returns false.
+ *
+ * Context: under the driver lock that its sync_cpu_device_pagetables()
+ * takes; the device page table must be updated under the same lock.
+ *
+ * Return: true if the entries may be used to program the device, false if
+ * they must be dropped and the snapshot taken again.
+ */
+bool hmm_vma_range_done(struct hmm_range *range)
+{
+	bool valid;
+
+	if (WARN_ON_ONCE(!range->notifier))
+		return false;
+
+	valid = !mmu_interval_read_retry(range->notifier, range->notifier_seq);
+	hmm_range_finish(range);
+	return valid;
+}
+EXPORT_SYMBOL_GPL(hmm_vma_range_done);
+
+/**
+ * hmm_range_fault() - fault in a range, fixed entry format
+ * @range: range with @notifier, @notifier_seq, @start, @end, @hmm_pfns,
+ *	@default_flags, @pfn_flags_mask and @dev_private_owner set
+ *
+ * Requests and results use the HMM_PFN_FIXED_* format in @range->hmm_pfns.
+ * The request of an entry is ``(entry & pfn_flags_mask) | default_flags``;
+ * when both are zero nothing is faulted.  The walk is the one behind
+ * hmm_vma_fault(); @range->flags, @values, @pfn_shift and @order_mask are
+ * set to the fixed format.  Validity is the caller's business:
+ * mmu_interval_read_begin() before, mmu_interval_read_retry() under its
+ * notifier lock after.
+ *
+ * Context: mmap_lock of @range->notifier->mm held for read; the lock is
+ * never dropped.
+ *
+ * Return:
+ * * 0 - every request is satisfied.
+ * * -EINVAL - invalid range.
+ * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
+ *   VM_PFNMAP VMA, has no struct page, or the fault failed.
+ * * -EPERM - write access requested in a VMA without VM_WRITE.
+ * * -EBUSY - the notifier sequence moved: wait and retry with fresh input.
+ */
+int hmm_range_fault(struct hmm_range *range)
+{
+	struct mm_struct *mm = range->notifier->mm;
+	struct hmm_vma_walk hw;
+
+	mmap_assert_locked(mm);
+
+	range->flags = hmm_fixed_flags;
+	range->values = hmm_fixed_values;
+	range->pfn_shift = 0;
+	range->order_mask = (u64)HMM_PFN_FIXED_ORDER_MASK <<
+			    HMM_PFN_FIXED_ORDER_SHIFT;
+
+	hmm_walk_init(&hw, range, true, true);
+	return hmm_walk_range(&hw, mm, false, true);
+}
+EXPORT_SYMBOL(hmm_range_fault);
