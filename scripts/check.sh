@@ -15,11 +15,13 @@
 #   callers      every in-tree HMM caller (amdgpu, amdkfd, nouveau, RDMA
 #                ODP) compiles warning-free against our hmm.h
 #   ours         our kernel: KUnit, our selftests, the base's hmm-tests
+#   debug        the same tests on a debug kernel (configs/debug.config:
+#                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...)
 #   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-all=(harness pristine callers ours lint)
+all=(harness pristine callers ours debug lint)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all[@]}")
 
@@ -105,6 +107,12 @@ for s in "${steps[@]}"; do
 		stages=selftests,conformance
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		guest ours "$stages" -t 1800
+		;;
+	debug)
+		kernel ours debug || continue
+		stages=selftests,conformance
+		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
+		guest ours-debug "$stages" -f debug -t 2700
 		;;
 	lint)
 		rm -f "$LOGS/lint.json"

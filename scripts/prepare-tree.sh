@@ -18,6 +18,13 @@ set -euo pipefail
 variant=${1:?usage: prepare-tree.sh ours|pristine}
 check_variant "$variant"
 
+# Never lay out a tree while another script builds or lays out one.
+exec 9>"${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}"
+if ! flock -n 9; then
+	log "waiting for another tree or kernel build to finish"
+	flock 9
+fi
+
 # 1. The base, extracted once per tarball version.
 stamp=$BUILD/base.stamp
 want=$(stat -c '%s %Y' "$BASE_TARBALL" 2>/dev/null) ||
