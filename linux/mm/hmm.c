@@ -296,15 +296,15 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm)
 	if (ret)
 		return ret;
 
+	/* Set before the notifier is live: callbacks may look at it. */
+	mirror->released = false;
+	mirror->mm = mm;
 	ret = mmu_interval_notifier_insert(&mirror->notifier, mm,
 					   HMM_MIRROR_START, HMM_MIRROR_LENGTH,
 					   &hmm_mirror_notifier_ops);
 	if (ret)
-		return ret;
-
-	mirror->released = false;
-	mirror->mm = mm;
-	return 0;
+		mirror->mm = NULL;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(hmm_mirror_register);
 
@@ -327,16 +327,15 @@ int hmm_mirror_register_locked(struct hmm_mirror *mirror,
 		return ret;
 
 	mmap_assert_write_locked(mm);
+	mirror->released = false;
+	mirror->mm = mm;
 	ret = mmu_interval_notifier_insert_locked(&mirror->notifier, mm,
 						  HMM_MIRROR_START,
 						  HMM_MIRROR_LENGTH,
 						  &hmm_mirror_notifier_ops);
 	if (ret)
-		return ret;
-
-	mirror->released = false;
-	mirror->mm = mm;
-	return 0;
+		mirror->mm = NULL;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(hmm_mirror_register_locked);
 
@@ -1075,6 +1074,13 @@ static int hmm_range_check(const struct hmm_range *range)
 		return -EINVAL;
 	if (range->pfn_shift >= 64 || range->start >= range->end ||
 	    !PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end))
+		return -EINVAL;
+	/* Values are compared whole: none may look valid, NONE is unique. */
+	if ((range->values[HMM_PFN_ERROR] | range->values[HMM_PFN_NONE] |
+	     range->values[HMM_PFN_SPECIAL]) & range->flags[HMM_PFN_VALID])
+		return -EINVAL;
+	if (range->values[HMM_PFN_NONE] == range->values[HMM_PFN_ERROR] ||
+	    range->values[HMM_PFN_NONE] == range->values[HMM_PFN_SPECIAL])
 		return -EINVAL;
 	if (range->order_mask) {
 		/* One contiguous field, clear of every flag. */
