@@ -1,0 +1,1701 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dummy HMM device for the HMM selftests (tools/testing/selftests/vm).
+ *
+ * Every /dev/hmm_dmirrorN node plays a GPU.  Opening it mirrors the
+ * address space of the caller into a device page table, an xarray indexed
+ * by virtual page number, kept coherent through an &struct hmm_mirror.  The
+ * ioctls of test_hmm_uapi.h then let the "GPU" read and write that address
+ * space, fault it in with hmm_vma_fault(), snapshot it with
+ * hmm_vma_get_pfns(), migrate it to and from the device's own ZONE_DEVICE
+ * memory and take device exclusive access for atomics.
+ *
+ * Nodes 0 and 1 own device private memory: struct pages without CPU
+ * mappings, each backed by an ordinary system page that stands in for the
+ * VRAM cell (page->zone_device_data points at it).  Nodes 2 and 3 exist
+ * only when the spm_addr_dev0/1 parameters name special purpose memory;
+ * they own device coherent memory used in place.
+ *
+ * Lock order, outermost first:
+ *   mmap_lock > page lock > dmirror_device.mirrors_lock > dmirror.lock
+ * dmirror_device.mem_lock is taken with page locks held (allocation during
+ * migration) and only trylocks pages itself (eviction).  No lock of this
+ * driver is held across copy_{to,from}_user() or hmm_vma_fault().
+ *
+ * Copyright (C) 2026 The HMM series authors.
+ */
+
+#define pr_fmt(fmt) "test_hmm: " fmt
+
+#include <linux/cdev.h>
+#include <linux/delay.h>
+#include <linux/device.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/hmm.h>
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/lockdep.h>
+#include <linux/memremap.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/swap.h>
+#include <linux/xarray.h>
+
+#include "test_hmm_uapi.h"
+
+/* Device nodes: two device private, then two optional device coherent. */
+#define DMIRROR_MAX_DEVICES	4
+#define DMIRROR_PRIVATE_DEVICES	2
+
+/*
+ * Pages handled per step of every command: one hmm_vma_fault() or
+ * hmm_vma_get_pfns() call, one migrate_vma_setup(), one eviction batch.
+ * 512 pages is a PMD on x86-64, so huge mappings are seen whole, while the
+ * per-step arrays still fit in one page each.  Locks are dropped and
+ * cond_resched() runs between steps.
+ */
+#define DMIRROR_STEP_PAGES	512UL
+#define DMIRROR_STEP_SIZE	(DMIRROR_STEP_PAGES << PAGE_SHIFT)
+
+/* Device memory is added in chunks of this size, up to a limit per node. */
+#define DMIRROR_CHUNK_SIZE	(256UL << 20)
+#define DMIRROR_MAX_CHUNKS	16
+
+/* A command gives up after this many fault passes without progress. */
+#define DMIRROR_MAX_STALLS	16
+
+/* Eviction passes over a chunk before pages still in use are given up. */
+#define DMIRROR_EVICT_PASSES	50
+
+/*
+ * The device page table encoding handed to the HMM core.  Flags sit in the
+ * low bits, the CPU mapping order in bits 3-7, the pfn from bit 12 up, as
+ * a device with 4K page table entries might lay them out.  The special
+ * values carry no valid bit and never decode as a pfn.
+ */
+#define DPTE_VALID		BIT_ULL(0)
+#define DPTE_WRITE		BIT_ULL(1)
+#define DPTE_DEVMEM		BIT_ULL(2)
+#define DPTE_ORDER		GENMASK_ULL(7, 3)
+#define DPTE_ERROR		BIT_ULL(8)
+#define DPTE_NOPAGE		BIT_ULL(9)
+#define DPTE_EMPTY		0ULL
+#define DPTE_PFN_SHIFT		12
+
+static const u64 dmirror_pte_flags[HMM_PFN_FLAG_MAX] = {
+	[HMM_PFN_VALID]			= DPTE_VALID,
+	[HMM_PFN_WRITE]			= DPTE_WRITE,
+	[HMM_PFN_DEVICE_PRIVATE]	= DPTE_DEVMEM,
+};
+
+static const u64 dmirror_pte_values[HMM_PFN_VALUE_MAX] = {
+	[HMM_PFN_ERROR]			= DPTE_ERROR,
+	[HMM_PFN_NONE]			= DPTE_EMPTY,
+	[HMM_PFN_SPECIAL]		= DPTE_NOPAGE,
+};
+
+/*
+ * Device page table entries are struct page pointers tagged with the
+ * access the device has.  Tag 2 is reserved by the xarray for internal
+ * entries, hence the gap.
+ */
+enum dmirror_pt_access {
+	DMIRROR_PT_READ		= 0,
+	DMIRROR_PT_ATOMIC	= 1,
+	DMIRROR_PT_WRITE	= 3,
+};
+
+static unsigned long spm_addr_dev0;
+module_param(spm_addr_dev0, ulong, 0444);
+MODULE_PARM_DESC(spm_addr_dev0,
+		 "Physical base of the special purpose memory of coherent device 2; needs spm_addr_dev1 too (at least 256MB each)");
+
+static unsigned long spm_addr_dev1;
+module_param(spm_addr_dev1, ulong, 0444);
+MODULE_PARM_DESC(spm_addr_dev1,
+		 "Physical base of the special purpose memory of coherent device 3; needs spm_addr_dev0 too (at least 256MB each)");
+
+/**
+ * struct dmirror_device - one dummy device node
+ * @cdev: character device of /dev/hmm_dmirrorN.
+ * @dev: device of the node; its release frees this structure.
+ * @mem_type: HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or _COHERENT.
+ * @spm_base: physical base of the coherent memory (coherent nodes only).
+ * @mem_lock: serializes adding and removing chunks.
+ * @chunks: device memory chunks, protected by @mem_lock.  Entries below
+ *	@nr_chunks are only freed at module unload, after the node is gone,
+ *	so they may be read without the lock by open files.
+ * @nr_chunks: number of valid entries in @chunks (written under @mem_lock).
+ * @free_lock: protects @free_pages and @nr_free.  Never held while
+ *	sleeping; taken from the page_free callback.
+ * @free_pages: free device pages, linked through page->zone_device_data.
+ * @nr_free: length of @free_pages.
+ * @mirrors_lock: protects @mirrors; may be held while taking dmirror.lock.
+ * @mirrors: open files of this node (&dmirror.node).  A migration started
+ *	by this node, whose invalidation its mirrors skip, uses the list to
+ *	drop exactly the device mappings of the pages it moves.
+ *
+ * The address of this structure is the node's owner cookie: the pgmap
+ * owner of its memory, the migration and exclusive access owner, and the
+ * dev_private_owner of its snapshots and faults.
+ */
+struct dmirror_device {
+	struct cdev		cdev;
+	struct device		dev;
+	unsigned int		mem_type;
+	unsigned long		spm_base;
+
+	struct mutex		mem_lock;	/* adds/removes @chunks */
+	struct dmirror_chunk	*chunks[DMIRROR_MAX_CHUNKS];
+	unsigned int		nr_chunks;
+
+	spinlock_t		free_lock;	/* @free_pages, @nr_free */
+	struct page		*free_pages;
+	unsigned long		nr_free;
+
+	struct mutex		mirrors_lock;	/* @mirrors */
+	struct list_head	mirrors;
+};
+
+/**
+ * struct dmirror_chunk - a range of device memory
+ * @pagemap: ZONE_DEVICE mapping of the range; pagemap.owner is the device.
+ * @ddev: device owning the chunk.
+ */
+struct dmirror_chunk {
+	struct dev_pagemap	pagemap;
+	struct dmirror_device	*ddev;
+};
+
+/**
+ * struct dmirror - the device address space of one open file
+ * @mirror: HMM mirror of the opener's mm.
+ * @ddev: device the file was opened on; also the owner cookie of its
+ *	migrations and exclusive grants.
+ * @lock: protects @pt.  Taken by the mirror's sync callback, so every
+ *	hmm_vma_range_done() and every device page table update happens under
+ *	it.  Never held across a memory allocation that may reclaim, a page
+ *	lock or the mmap_lock.
+ * @pt: device page table: virtual page number -> tagged struct page.  The
+ *	entries hold no page reference; the mirror clears them before the
+ *	CPU lets go of the pages.
+ * @node: entry in &dmirror_device.mirrors.
+ *
+ * After fork() the file, and so this structure, is shared by parent and
+ * child; it keeps mirroring the mm of the process that opened it.
+ */
+struct dmirror {
+	struct hmm_mirror	mirror;
+	struct dmirror_device	*ddev;
+	struct mutex		lock;		/* @pt, see above */
+	struct xarray		pt;
+	struct list_head	node;
+};
+
+static dev_t dmirror_devt;
+static struct dmirror_device *dmirror_devs[DMIRROR_MAX_DEVICES];
+static const struct dev_pagemap_ops dmirror_devmem_ops;
+
+static struct dmirror_device *dmirror_page_device(struct page *page)
+{
+	return container_of(page->pgmap, struct dmirror_chunk,
+			    pagemap)->ddev;
+}
+
+/*
+ * Where the data of a device page lives: the system page standing in for
+ * device private memory, or the device coherent page itself.
+ */
+static struct page *dmirror_data_page(struct page *dpage)
+{
+	if (is_device_private_page(dpage))
+		return dpage->zone_device_data;
+	return dpage;
+}
+
+static bool dmirror_is_private(const struct dmirror_device *ddev)
+{
+	return ddev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
+/* ------------------------------------------------------------------------
+ * Device page table
+ */
+
+/* Drop the device mappings of [start, end). */
+static void dmirror_pt_clear(struct dmirror *dmirror, unsigned long start,
+			     unsigned long end)
+{
+	unsigned long idx;
+	void *entry;
+
+	lockdep_assert_held(&dmirror->lock);
+	if (end <= start)
+		return;
+	xa_for_each_range(&dmirror->pt, idx, entry, start >> PAGE_SHIFT,
+			  (end - 1) >> PAGE_SHIFT)
+		xa_erase(&dmirror->pt, idx);
+}
+
+/*
+ * Map @page at @addr with @access.  GFP_ATOMIC: a reclaiming allocation
+ * could invalidate this very mm and wait for dmirror->lock in the sync
+ * callback.
+ */
+static int dmirror_pt_set(struct dmirror *dmirror, unsigned long addr,
+			  struct page *page, enum dmirror_pt_access access)
+{
+	void *old;
+
+	lockdep_assert_held(&dmirror->lock);
+	old = xa_store(&dmirror->pt, addr >> PAGE_SHIFT,
+		       xa_tag_pointer(page, access), GFP_ATOMIC);
+	return xa_err(old);
+}
+
+/*
+ * Copy the mapped pages from @start on into @buf, for at most @npages
+ * pages.  Returns how many leading pages were mapped; the first unmapped
+ * one stops the copy.
+ */
+static unsigned long dmirror_pt_read(struct dmirror *dmirror,
+				     unsigned long start, unsigned long npages,
+				     void *buf)
+{
+	unsigned long idx = start >> PAGE_SHIFT;
+	unsigned long done;
+
+	lockdep_assert_held(&dmirror->lock);
+	for (done = 0; done < npages; done++, idx++, buf += PAGE_SIZE) {
+		struct page *page = xa_untag_pointer(xa_load(&dmirror->pt,
+							     idx));
+		void *kaddr;
+
+		if (!page)
+			break;
+		kaddr = kmap_local_page(page);
+		memcpy(buf, kaddr, PAGE_SIZE);
+		kunmap_local(kaddr);
+	}
+	return done;
+}
+
+/* The write side of dmirror_pt_read(): only writable mappings count. */
+static unsigned long dmirror_pt_write(struct dmirror *dmirror,
+				      unsigned long start, unsigned long npages,
+				      const void *buf)
+{
+	unsigned long idx = start >> PAGE_SHIFT;
+	unsigned long done;
+
+	lockdep_assert_held(&dmirror->lock);
+	for (done = 0; done < npages; done++, idx++, buf += PAGE_SIZE) {
+		void *entry = xa_load(&dmirror->pt, idx);
+		struct page *page = xa_untag_pointer(entry);
+		void *kaddr;
+
+		if (!page || xa_pointer_tag(entry) != DMIRROR_PT_WRITE)
+			break;
+		kaddr = kmap_local_page(page);
+		memcpy(kaddr, buf, PAGE_SIZE);
+		kunmap_local(kaddr);
+	}
+	return done;
+}
+
+/* ------------------------------------------------------------------------
+ * Mirror callbacks
+ */
+
+static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
+				   const struct hmm_update *update)
+{
+	struct dmirror *dmirror = container_of(mirror, struct dmirror, mirror);
+
+	/*
+	 * Our own migrations unmap just the pages they move, with
+	 * dmirror_device_unmap(), and map the new ones themselves; our own
+	 * exclusive grants keep the same pages and remap them for atomics.
+	 */
+	if ((update->event == HMM_UPDATE_MIGRATE ||
+	     update->event == HMM_UPDATE_EXCLUSIVE) &&
+	    update->owner == dmirror->ddev)
+		return 0;
+
+	if (!update->blockable) {
+		if (!mutex_trylock(&dmirror->lock))
+			return -EAGAIN;
+	} else {
+		mutex_lock(&dmirror->lock);
+	}
+	dmirror_pt_clear(dmirror, update->start, update->end);
+	mutex_unlock(&dmirror->lock);
+	return 0;
+}
+
+static const struct hmm_mirror_ops dmirror_mirror_ops = {
+	.sync_cpu_device_pagetables	= dmirror_sync_pagetables,
+};
+
+/*
+ * @src describes the pages at [addr, addr + npages pages) of @mm that a
+ * migration started by @ddev selected.  That migration's invalidation
+ * skipped the mirrors of @ddev, so drop their device mappings of exactly
+ * these pages here, before the data is copied and the old pages are freed.
+ * Pages the migration did not select keep their device mappings.
+ */
+static void dmirror_device_unmap(struct dmirror_device *ddev,
+				 struct mm_struct *mm, unsigned long addr,
+				 const unsigned long *src, unsigned long npages)
+{
+	struct dmirror *dmirror;
+	unsigned long i;
+
+	mutex_lock(&ddev->mirrors_lock);
+	list_for_each_entry(dmirror, &ddev->mirrors, node) {
+		if (dmirror->mirror.mm != mm)
+			continue;
+		mutex_lock(&dmirror->lock);
+		for (i = 0; i < npages; i++)
+			if (src[i] & MIGRATE_PFN_MIGRATE)
+				xa_erase(&dmirror->pt,
+					 (addr >> PAGE_SHIFT) + i);
+		mutex_unlock(&dmirror->lock);
+	}
+	mutex_unlock(&ddev->mirrors_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Faults and snapshots through the HMM core
+ */
+
+static void dmirror_range_init(struct dmirror *dmirror,
+			       struct hmm_range *range, u64 *pfns)
+{
+	*range = (struct hmm_range) {
+		.mirror			= &dmirror->mirror,
+		.pfns			= pfns,
+		.flags			= dmirror_pte_flags,
+		.values			= dmirror_pte_values,
+		.pfn_shift		= DPTE_PFN_SHIFT,
+		.order_mask		= DPTE_ORDER,
+		.dev_private_owner	= dmirror->ddev,
+	};
+}
+
+/*
+ * Store a faulted range in the device page table.  Called under
+ * dmirror->lock after hmm_vma_range_done() said the entries are current.
+ */
+static int dmirror_pt_commit(struct dmirror *dmirror, struct hmm_range *range,
+			     bool write)
+{
+	unsigned long addr;
+	u64 *entry = range->pfns;
+	int ret;
+
+	lockdep_assert_held(&dmirror->lock);
+	for (addr = range->start; addr < range->end;
+	     addr += PAGE_SIZE, entry++) {
+		struct page *page = hmm_pfn_to_page(range, *entry);
+		enum dmirror_pt_access access = DMIRROR_PT_READ;
+
+		/* The core promised every entry valid, writable if asked. */
+		if (WARN_ON_ONCE(!page))
+			return -EFAULT;
+		if (*entry & DPTE_WRITE)
+			access = DMIRROR_PT_WRITE;
+		else if (WARN_ON_ONCE(write))
+			return -EFAULT;
+		/* Our own device memory: the device uses the data page. */
+		if (*entry & DPTE_DEVMEM)
+			page = dmirror_data_page(page);
+		ret = dmirror_pt_set(dmirror, addr, page, access);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Fault one step [start, end) in and map it, retrying while it keeps being
+ * invalidated, for at most HMM_RANGE_DEFAULT_TIMEOUT.
+ */
+static int dmirror_fault_step(struct dmirror *dmirror, struct hmm_range *range,
+			      unsigned long start, unsigned long end,
+			      bool write)
+{
+	struct mm_struct *mm = dmirror->mirror.mm;
+	unsigned long deadline = jiffies +
+				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	int ret;
+
+	for (;;) {
+		if (time_after(jiffies, deadline))
+			return -EBUSY;
+
+		/* default_flags is the request; input entries are unused. */
+		range->start = start;
+		range->end = end;
+		range->default_flags = DPTE_VALID | (write ? DPTE_WRITE : 0);
+		range->pfn_flags_mask = 0;
+
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmm_vma_fault(range, true);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+
+		mutex_lock(&dmirror->lock);
+		if (!hmm_vma_range_done(range)) {
+			mutex_unlock(&dmirror->lock);
+			continue;
+		}
+		ret = dmirror_pt_commit(dmirror, range, write);
+		mutex_unlock(&dmirror->lock);
+		return ret;
+	}
+}
+
+/*
+ * One device fault: make [start, end) accessible to the device, step by
+ * step, and map it.
+ */
+static int dmirror_fault(struct dmirror *dmirror, unsigned long start,
+			 unsigned long end, bool write)
+{
+	struct mm_struct *mm = dmirror->mirror.mm;
+	struct hmm_range range;
+	unsigned long addr, next;
+	u64 *pfns;
+	int ret = 0;
+
+	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns)
+		return -ENOMEM;
+	dmirror_range_init(dmirror, &range, pfns);
+
+	if (!mmget_not_zero(mm)) {
+		ret = -EFAULT;
+		goto free_pfns;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + DMIRROR_STEP_SIZE);
+		ret = dmirror_fault_step(dmirror, &range, addr, next, write);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mmput(mm);
+free_pfns:
+	kfree(pfns);
+	return ret;
+}
+
+/* Translate one snapshot entry into the HMM_DMIRROR_PROT_* byte. */
+static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
+		       u64 entry)
+{
+	unsigned int order;
+	struct page *page;
+	u8 prot;
+
+	if (entry == DPTE_ERROR || entry == DPTE_NOPAGE)
+		return HMM_DMIRROR_PROT_ERROR;
+	page = hmm_pfn_to_page(range, entry);
+	if (!page)
+		return HMM_DMIRROR_PROT_NONE;
+
+	if (is_device_private_page(page))
+		prot = dmirror_page_device(page) == dmirror->ddev ?
+		       HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
+		       HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+	else if (is_device_coherent_page(page))
+		prot = dmirror_page_device(page) == dmirror->ddev ?
+		       HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
+		       HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
+	else if (is_zero_pfn(page_to_pfn(page)))
+		prot = HMM_DMIRROR_PROT_ZERO;
+	else
+		prot = HMM_DMIRROR_PROT_NONE;
+
+	prot |= (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
+				       HMM_DMIRROR_PROT_READ;
+
+	order = hmm_pfn_to_map_order(range, entry);
+	if (order && order + PAGE_SHIFT == PMD_SHIFT)
+		prot |= HMM_DMIRROR_PROT_PMD;
+	else if (order && order + PAGE_SHIFT == PUD_SHIFT)
+		prot |= HMM_DMIRROR_PROT_PUD;
+	return prot;
+}
+
+/* Snapshot one step into @prot, one byte per page. */
+static int dmirror_snapshot_step(struct dmirror *dmirror,
+				 struct hmm_range *range, unsigned long start,
+				 unsigned long end, u8 *prot)
+{
+	struct mm_struct *mm = dmirror->mirror.mm;
+	unsigned long deadline = jiffies +
+				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	int ret;
+
+	range->start = start;
+	range->end = end;
+	for (;;) {
+		if (time_after(jiffies, deadline))
+			return -EBUSY;
+
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmm_vma_get_pfns(range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+
+		/*
+		 * The lock keeps the reported pages from being unmapped, and
+		 * so freed, while their struct page is looked at.
+		 */
+		mutex_lock(&dmirror->lock);
+		if (!hmm_vma_range_done(range)) {
+			mutex_unlock(&dmirror->lock);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			prot[i] = dmirror_prot(dmirror, range, range->pfns[i]);
+		mutex_unlock(&dmirror->lock);
+		return 0;
+	}
+}
+
+static int dmirror_snapshot(struct dmirror *dmirror,
+			    struct hmm_dmirror_cmd *cmd, unsigned long start,
+			    unsigned long end)
+{
+	struct mm_struct *mm = dmirror->mirror.mm;
+	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
+	struct hmm_range range;
+	unsigned long addr, next, n;
+	u64 *pfns;
+	u8 *prot;
+	int ret = 0;
+
+	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
+	prot = kmalloc(DMIRROR_STEP_PAGES, GFP_KERNEL);
+	if (!pfns || !prot) {
+		ret = -ENOMEM;
+		goto free_bufs;
+	}
+	dmirror_range_init(dmirror, &range, pfns);
+
+	if (!mmget_not_zero(mm)) {
+		ret = -EINVAL;
+		goto free_bufs;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + DMIRROR_STEP_SIZE);
+		n = (next - addr) >> PAGE_SHIFT;
+		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot);
+		if (ret)
+			break;
+		if (copy_to_user(uptr, prot, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		uptr += n;
+		cmd->cpages += n;
+		cond_resched();
+	}
+	mmput(mm);
+free_bufs:
+	kfree(prot);
+	kfree(pfns);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * Device reads and writes
+ */
+
+/* Bounce buffer for one step, never larger than the command. */
+static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
+				  unsigned long *size)
+{
+	*size = min(end - start, DMIRROR_STEP_SIZE);
+	return kvmalloc(*size, GFP_KERNEL);
+}
+
+/*
+ * Read [start, end) through the device page table into the user buffer.
+ * With @fault, unmapped pages are faulted in; each fault pass counts in
+ * cmd->faults.  Without, the first unmapped page fails with -ENOENT.
+ */
+static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
+			unsigned long start, unsigned long end, bool fault)
+{
+	char __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned int stalls = 0;
+	unsigned long addr = start;
+	unsigned long done, n;
+	unsigned long size;
+	void *buf;
+	int ret = 0;
+
+	buf = dmirror_bounce_alloc(start, end, &size);
+	if (!buf)
+		return -ENOMEM;
+
+	while (addr < end) {
+		n = min(end - addr, size) >> PAGE_SHIFT;
+		mutex_lock(&dmirror->lock);
+		done = dmirror_pt_read(dmirror, addr, n, buf);
+		mutex_unlock(&dmirror->lock);
+
+		if (done) {
+			if (copy_to_user(uptr + (addr - start), buf,
+					 done << PAGE_SHIFT)) {
+				ret = -EFAULT;
+				break;
+			}
+			addr += done << PAGE_SHIFT;
+			cmd->cpages += done;
+			stalls = 0;
+			cond_resched();
+			continue;
+		}
+
+		if (!fault) {
+			ret = -ENOENT;
+			break;
+		}
+		if (++stalls > DMIRROR_MAX_STALLS) {
+			ret = -EBUSY;
+			break;
+		}
+		ret = dmirror_fault(dmirror, addr, end, false);
+		if (ret)
+			break;
+		cmd->faults++;
+	}
+	kvfree(buf);
+	return ret;
+}
+
+static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
+			 unsigned long start, unsigned long end)
+{
+	const char __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned int stalls = 0;
+	unsigned long addr = start;
+	unsigned long done, n;
+	unsigned long size;
+	void *buf;
+	int ret = 0;
+
+	buf = dmirror_bounce_alloc(start, end, &size);
+	if (!buf)
+		return -ENOMEM;
+
+	while (addr < end) {
+		n = min(end - addr, size) >> PAGE_SHIFT;
+		if (copy_from_user(buf, uptr + (addr - start),
+				   n << PAGE_SHIFT)) {
+			ret = -EFAULT;
+			break;
+		}
+		mutex_lock(&dmirror->lock);
+		done = dmirror_pt_write(dmirror, addr, n, buf);
+		mutex_unlock(&dmirror->lock);
+
+		if (done) {
+			addr += done << PAGE_SHIFT;
+			cmd->cpages += done;
+			stalls = 0;
+			cond_resched();
+			continue;
+		}
+
+		if (++stalls > DMIRROR_MAX_STALLS) {
+			ret = -EBUSY;
+			break;
+		}
+		ret = dmirror_fault(dmirror, addr, end, true);
+		if (ret)
+			break;
+		cmd->faults++;
+	}
+	kvfree(buf);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * Device memory
+ */
+
+/* Add a chunk of device memory and put its pages on the free list. */
+static int dmirror_chunk_add(struct dmirror_device *ddev)
+{
+	struct dmirror_chunk *chunk;
+	struct resource *res = NULL;
+	struct page *first, *last;
+	unsigned long pfn, pfn_end;
+	void *ret_ptr;
+	int ret;
+
+	lockdep_assert_held(&ddev->mem_lock);
+	if (ddev->nr_chunks == ARRAY_SIZE(ddev->chunks) ||
+	    (!dmirror_is_private(ddev) && ddev->nr_chunks))
+		return -ENOMEM;
+
+	chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
+	if (!chunk)
+		return -ENOMEM;
+
+	if (dmirror_is_private(ddev)) {
+		res = request_free_mem_region(&iomem_resource,
+					      DMIRROR_CHUNK_SIZE,
+					      "hmm_dmirror");
+		if (IS_ERR(res)) {
+			ret = PTR_ERR(res);
+			goto free_chunk;
+		}
+		chunk->pagemap.type = MEMORY_DEVICE_PRIVATE;
+		chunk->pagemap.range.start = res->start;
+		chunk->pagemap.range.end = res->end;
+	} else {
+		chunk->pagemap.type = MEMORY_DEVICE_COHERENT;
+		chunk->pagemap.range.start = ddev->spm_base;
+		chunk->pagemap.range.end = ddev->spm_base +
+					   DMIRROR_CHUNK_SIZE - 1;
+	}
+	chunk->pagemap.nr_range = 1;
+	chunk->pagemap.ops = &dmirror_devmem_ops;
+	chunk->pagemap.owner = ddev;
+	chunk->ddev = ddev;
+
+	ret_ptr = memremap_pages(&chunk->pagemap, numa_node_id());
+	if (IS_ERR_OR_NULL(ret_ptr)) {
+		ret = ret_ptr ? PTR_ERR(ret_ptr) : -ENOMEM;
+		goto release_region;
+	}
+
+	/* Chain the new pages privately, then splice them in at once. */
+	pfn = chunk->pagemap.range.start >> PAGE_SHIFT;
+	pfn_end = (chunk->pagemap.range.end + 1) >> PAGE_SHIFT;
+	first = pfn_to_page(pfn);
+	for (last = first; pfn + 1 < pfn_end; pfn++) {
+		struct page *next = pfn_to_page(pfn + 1);
+
+		last->zone_device_data = next;
+		last = next;
+	}
+
+	spin_lock(&ddev->free_lock);
+	last->zone_device_data = ddev->free_pages;
+	ddev->free_pages = first;
+	ddev->nr_free += DMIRROR_CHUNK_SIZE >> PAGE_SHIFT;
+	spin_unlock(&ddev->free_lock);
+
+	ddev->chunks[ddev->nr_chunks++] = chunk;
+	dev_dbg(&ddev->dev, "chunk %u added: pfn %#llx-%#llx\n",
+		ddev->nr_chunks, chunk->pagemap.range.start >> PAGE_SHIFT,
+		chunk->pagemap.range.end >> PAGE_SHIFT);
+	return 0;
+
+release_region:
+	if (res)
+		release_mem_region(res->start, resource_size(res));
+free_chunk:
+	kfree(chunk);
+	return ret;
+}
+
+static struct page *dmirror_free_page_pop(struct dmirror_device *ddev)
+{
+	struct page *page;
+
+	spin_lock(&ddev->free_lock);
+	page = ddev->free_pages;
+	if (page) {
+		ddev->free_pages = page->zone_device_data;
+		ddev->nr_free--;
+	}
+	spin_unlock(&ddev->free_lock);
+	return page;
+}
+
+/*
+ * Allocate a device page, locked and with one reference, as migration
+ * wants it; device private pages get their backing system page.
+ */
+static struct page *dmirror_devmem_alloc(struct dmirror_device *ddev)
+{
+	struct page *backing = NULL;
+	struct page *dpage;
+
+	if (dmirror_is_private(ddev)) {
+		backing = alloc_page(GFP_HIGHUSER);
+		if (!backing)
+			return NULL;
+	}
+
+	dpage = dmirror_free_page_pop(ddev);
+	if (!dpage) {
+		mutex_lock(&ddev->mem_lock);
+		/* Someone else may have added a chunk meanwhile. */
+		dpage = dmirror_free_page_pop(ddev);
+		if (!dpage && !dmirror_chunk_add(ddev))
+			dpage = dmirror_free_page_pop(ddev);
+		mutex_unlock(&ddev->mem_lock);
+	}
+	if (!dpage) {
+		if (backing)
+			__free_page(backing);
+		return NULL;
+	}
+
+	zone_device_page_init(dpage);
+	dpage->zone_device_data = backing;
+	return dpage;
+}
+
+/* dev_pagemap_ops.page_free: the last reference to a device page is gone. */
+static void dmirror_devmem_free(struct page *page)
+{
+	struct dmirror_device *ddev = dmirror_page_device(page);
+
+	if (is_device_private_page(page) && page->zone_device_data)
+		__free_page(page->zone_device_data);
+
+	spin_lock(&ddev->free_lock);
+	page->zone_device_data = ddev->free_pages;
+	ddev->free_pages = page;
+	ddev->nr_free++;
+	spin_unlock(&ddev->free_lock);
+}
+
+/*
+ * Allocate system pages for the device pages @src selects and copy their
+ * data.  @vma: allocate for that mapping at @addr; NULL for eviction, which
+ * must not fail.  Returns false if some allocation failed.
+ */
+static bool dmirror_copy_to_ram(const unsigned long *src, unsigned long *dst,
+				unsigned long npages,
+				struct vm_area_struct *vma, unsigned long addr)
+{
+	bool ok = true;
+	unsigned long i;
+
+	for (i = 0; i < npages; i++, addr += PAGE_SIZE) {
+		struct page *spage = migrate_pfn_to_page(src[i]);
+		struct page *page;
+
+		dst[i] = 0;
+		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (WARN_ON_ONCE(!is_device_private_page(spage) &&
+				 !is_device_coherent_page(spage)))
+			continue;
+
+		if (vma)
+			page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+		else
+			page = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		if (!page) {
+			ok = false;
+			continue;
+		}
+		lock_page(page);
+		copy_highpage(page, dmirror_data_page(spage));
+		dst[i] = migrate_pfn(page_to_pfn(page));
+		if (src[i] & MIGRATE_PFN_WRITE)
+			dst[i] |= MIGRATE_PFN_WRITE;
+	}
+	return ok;
+}
+
+/*
+ * One eviction pass over [pfn, pfn + npages) of a chunk.  Returns how many
+ * pages of the range are still allocated afterwards.
+ */
+static unsigned long dmirror_evict_batch(unsigned long pfn,
+					 unsigned long npages,
+					 unsigned long *src, unsigned long *dst)
+{
+	unsigned long i, busy = 0;
+
+	migrate_device_range(src, pfn, npages);
+	dmirror_copy_to_ram(src, dst, npages, NULL, 0);
+	migrate_device_pages(src, dst, npages);
+	migrate_device_finalize(src, dst, npages);
+
+	for (i = 0; i < npages; i++)
+		if (page_ref_count(pfn_to_page(pfn + i)))
+			busy++;
+	return busy;
+}
+
+/*
+ * Move every allocated page of @chunk back to system memory.  Pages that
+ * are transiently locked or referenced are retried a bounded number of
+ * times.  Returns 0, or -EBUSY if some page could not be moved.
+ */
+static int dmirror_chunk_evict(struct dmirror_chunk *chunk)
+{
+	unsigned long first = chunk->pagemap.range.start >> PAGE_SHIFT;
+	unsigned long total = range_len(&chunk->pagemap.range) >> PAGE_SHIFT;
+	unsigned long *src, *dst;
+	unsigned long i, n, busy;
+	unsigned int pass;
+
+	src = kcalloc(DMIRROR_STEP_PAGES, sizeof(*src),
+		      GFP_KERNEL | __GFP_NOFAIL);
+	dst = kcalloc(DMIRROR_STEP_PAGES, sizeof(*dst),
+		      GFP_KERNEL | __GFP_NOFAIL);
+
+	for (pass = 0; pass < DMIRROR_EVICT_PASSES; pass++) {
+		busy = 0;
+		for (i = 0; i < total; i += n) {
+			n = min(total - i, DMIRROR_STEP_PAGES);
+			busy += dmirror_evict_batch(first + i, n, src, dst);
+			cond_resched();
+		}
+		if (!busy)
+			break;
+		msleep(20);
+	}
+
+	kfree(dst);
+	kfree(src);
+	return busy ? -EBUSY : 0;
+}
+
+/* HMM_DMIRROR_RELEASE: empty the device memory of @ddev. */
+static int dmirror_device_evict(struct dmirror_device *ddev)
+{
+	unsigned int i, n;
+	int ret = 0;
+
+	/*
+	 * Chunks are only appended while the node is open, so the first
+	 * @n stay valid without holding mem_lock through the long eviction.
+	 */
+	mutex_lock(&ddev->mem_lock);
+	n = ddev->nr_chunks;
+	mutex_unlock(&ddev->mem_lock);
+
+	for (i = 0; i < n; i++) {
+		if (dmirror_chunk_evict(ddev->chunks[i]))
+			ret = -EBUSY;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
+	return ret;
+}
+
+/* Evict and free every chunk; the node must have no user left. */
+static void dmirror_device_free_chunks(struct dmirror_device *ddev)
+{
+	struct dmirror_chunk *chunk;
+
+	mutex_lock(&ddev->mem_lock);
+	while (ddev->nr_chunks) {
+		chunk = ddev->chunks[--ddev->nr_chunks];
+		ddev->chunks[ddev->nr_chunks] = NULL;
+
+		/* memunmap_pages() waits for the last page reference. */
+		WARN_ON(dmirror_chunk_evict(chunk));
+		memunmap_pages(&chunk->pagemap);
+		if (chunk->pagemap.type == MEMORY_DEVICE_PRIVATE)
+			release_mem_region(chunk->pagemap.range.start,
+					   range_len(&chunk->pagemap.range));
+		kfree(chunk);
+	}
+	spin_lock(&ddev->free_lock);
+	ddev->free_pages = NULL;
+	ddev->nr_free = 0;
+	spin_unlock(&ddev->free_lock);
+	mutex_unlock(&ddev->mem_lock);
+}
+
+/* dev_pagemap_ops.migrate_to_ram: the CPU touched a device private page. */
+static vm_fault_t dmirror_devmem_fault(struct vm_fault *vmf)
+{
+	struct dmirror_device *ddev = dmirror_page_device(vmf->page);
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma args = {
+		.vma		= vmf->vma,
+		.start		= vmf->address & PAGE_MASK,
+		.end		= (vmf->address & PAGE_MASK) + PAGE_SIZE,
+		.src		= &src,
+		.dst		= &dst,
+		.pgmap_owner	= ddev,
+		.flags		= MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page	= vmf->page,
+	};
+	vm_fault_t ret = 0;
+
+	if (migrate_vma_setup(&args))
+		return VM_FAULT_SIGBUS;
+
+	dmirror_device_unmap(ddev, args.vma->vm_mm, args.start, &src, 1);
+	if (!dmirror_copy_to_ram(&src, &dst, 1, args.vma, args.start))
+		ret = VM_FAULT_OOM;
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+	return ret;
+}
+
+static const struct dev_pagemap_ops dmirror_devmem_ops = {
+	.page_free	= dmirror_devmem_free,
+	.migrate_to_ram	= dmirror_devmem_fault,
+};
+
+/* ------------------------------------------------------------------------
+ * Migration commands
+ */
+
+/*
+ * The VMA holding @addr, if the device may migrate it; @next is clipped to
+ * its end.
+ */
+static struct vm_area_struct *dmirror_migrate_vma(struct mm_struct *mm,
+						  unsigned long addr,
+						  unsigned long *next)
+{
+	struct vm_area_struct *vma;
+
+	/* Not mmap_assert_locked(): it needs dump_mm(), not exported. */
+	lockdep_assert_held(&mm->mmap_lock);
+	vma = vma_lookup(mm, addr);
+	if (!vma || !(vma->vm_flags & VM_READ))
+		return NULL;
+	*next = min(*next, vma->vm_end);
+	return vma;
+}
+
+/* Fill device pages for the system pages migrate_vma_setup() selected. */
+static void dmirror_copy_to_device(struct dmirror *dmirror,
+				   struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		struct page *spage = migrate_pfn_to_page(args->src[i]);
+		struct page *dpage;
+
+		args->dst[i] = 0;
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		/* No page: pte_none or the zero page, both read as zeroes. */
+		if (WARN_ON_ONCE(spage && is_zone_device_page(spage)))
+			continue;
+
+		dpage = dmirror_devmem_alloc(dmirror->ddev);
+		if (!dpage)
+			continue;
+		if (spage)
+			copy_highpage(dmirror_data_page(dpage), spage);
+		else
+			clear_highpage(dmirror_data_page(dpage));
+
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if ((args->src[i] & MIGRATE_PFN_WRITE) ||
+		    (!spage && (args->vma->vm_flags & VM_WRITE)))
+			args->dst[i] |= MIGRATE_PFN_WRITE;
+	}
+}
+
+/*
+ * Map the pages a finished migration step moved into device memory.
+ *
+ * Once migrate_vma_finalize() has run, the CPU page table is the only
+ * truth: a concurrent MADV_DONTNEED may have zapped a migration entry, and
+ * with it the only reference to the new device page, while the step ran;
+ * its invalidation then found nothing to clear.  So take a snapshot of the
+ * step and map only the addresses that still hold the page the step put
+ * there, validated like any other snapshot.
+ */
+static int dmirror_map_migrated(struct dmirror *dmirror,
+				struct migrate_vma *args, u64 *pfns)
+{
+	unsigned long deadline = jiffies +
+				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct hmm_range range;
+	unsigned long i, addr;
+	int ret;
+
+	dmirror_range_init(dmirror, &range, pfns);
+	range.start = args->start;
+	range.end = args->end;
+	for (;;) {
+		if (time_after(jiffies, deadline))
+			return -EBUSY;
+		ret = hmm_vma_get_pfns(&range);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+		mutex_lock(&dmirror->lock);
+		if (hmm_vma_range_done(&range))
+			break;
+		mutex_unlock(&dmirror->lock);
+	}
+
+	for (i = 0, addr = args->start; i < args->npages;
+	     i++, addr += PAGE_SIZE) {
+		struct page *dpage = migrate_pfn_to_page(args->dst[i]);
+		struct page *page;
+
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE) || !dpage)
+			continue;
+		page = hmm_pfn_to_page(&range, pfns[i]);
+		if (page != dpage)
+			continue;
+		ret = dmirror_pt_set(dmirror, addr, dmirror_data_page(page),
+				     (pfns[i] & DPTE_WRITE) ?
+				     DMIRROR_PT_WRITE : DMIRROR_PT_READ);
+		if (ret)
+			break;
+	}
+	mutex_unlock(&dmirror->lock);
+	return ret;
+}
+
+/* Number of pages a finished migration step actually moved. */
+static unsigned long dmirror_migrated(const struct migrate_vma *args)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < args->npages; i++)
+		if ((args->src[i] & MIGRATE_PFN_VALID) &&
+		    (args->src[i] & MIGRATE_PFN_MIGRATE))
+			n++;
+	return n;
+}
+
+static int dmirror_migrate(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
+			   unsigned long start, unsigned long end, bool to_dev)
+{
+	struct dmirror_device *ddev = dmirror->ddev;
+	struct mm_struct *mm = dmirror->mirror.mm;
+	struct migrate_vma args = { .pgmap_owner = ddev };
+	unsigned long *src, *dst;
+	unsigned long addr, next;
+	u64 *pfns = NULL;
+	int ret = 0;
+
+	if (to_dev)
+		args.flags = MIGRATE_VMA_SELECT_SYSTEM;
+	else if (dmirror_is_private(ddev))
+		args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+	else
+		args.flags = MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+
+	src = kcalloc(DMIRROR_STEP_PAGES, sizeof(*src), GFP_KERNEL);
+	dst = kcalloc(DMIRROR_STEP_PAGES, sizeof(*dst), GFP_KERNEL);
+	if (to_dev)
+		pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns),
+				     GFP_KERNEL);
+	if (!src || !dst || (to_dev && !pfns)) {
+		ret = -ENOMEM;
+		goto free_arrays;
+	}
+	args.src = src;
+	args.dst = dst;
+
+	if (!mmget_not_zero(mm)) {
+		ret = -EINVAL;
+		goto free_arrays;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + DMIRROR_STEP_SIZE);
+
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		args.vma = dmirror_migrate_vma(mm, addr, &next);
+		if (!args.vma) {
+			mmap_read_unlock(mm);
+			ret = -EINVAL;
+			break;
+		}
+		args.start = addr;
+		args.end = next;
+		ret = migrate_vma_setup(&args);
+		if (ret) {
+			mmap_read_unlock(mm);
+			break;
+		}
+
+		/*
+		 * The mirrors of this device skipped the invalidation of
+		 * migrate_vma_setup(): unmap the selected pages from all of
+		 * them (another open file may map them too) before the copy.
+		 */
+		dmirror_device_unmap(ddev, mm, addr, src, args.npages);
+		if (to_dev) {
+			dmirror_copy_to_device(dmirror, &args);
+			migrate_vma_pages(&args);
+			migrate_vma_finalize(&args);
+			ret = dmirror_map_migrated(dmirror, &args, pfns);
+		} else {
+			dmirror_copy_to_ram(src, dst, args.npages, args.vma,
+					    addr);
+			migrate_vma_pages(&args);
+			cmd->cpages += dmirror_migrated(&args);
+			migrate_vma_finalize(&args);
+		}
+		mmap_read_unlock(mm);
+		if (ret)
+			break;
+
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mmput(mm);
+
+	/* Give the device's view of the pages back for verification. */
+	if (!ret && to_dev)
+		ret = dmirror_read(dmirror, cmd, start, end, false);
+
+free_arrays:
+	kfree(pfns);
+	kfree(dst);
+	kfree(src);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * Device exclusive access
+ */
+
+/* Grant exclusive access to one step and map it for atomics. */
+static int dmirror_exclusive_step(struct dmirror *dmirror,
+				  struct mm_struct *mm, unsigned long start,
+				  unsigned long end, struct page **pages)
+{
+	unsigned long i, got, n = (end - start) >> PAGE_SHIFT;
+	int ret;
+
+	/* Not mmap_assert_locked(): it needs dump_mm(), not exported. */
+	lockdep_assert_held(&mm->mmap_lock);
+	ret = make_device_exclusive_range(mm, start, end, pages,
+					  dmirror->ddev);
+	if (ret < 0)
+		return ret;
+	got = ret;
+	ret = 0;
+
+	/*
+	 * The pages stay locked until mapped: revoking exclusive access
+	 * needs the page lock, so it cannot slip in before the mapping.
+	 */
+	if (got != n)
+		ret = -EBUSY;
+	for (i = 0; i < got && !ret; i++)
+		if (!pages[i])
+			ret = -EBUSY;
+	if (!ret) {
+		mutex_lock(&dmirror->lock);
+		for (i = 0; i < n && !ret; i++)
+			ret = dmirror_pt_set(dmirror, start + (i << PAGE_SHIFT),
+					     pages[i], DMIRROR_PT_ATOMIC);
+		mutex_unlock(&dmirror->lock);
+	}
+
+	for (i = 0; i < got; i++) {
+		if (!pages[i])
+			continue;
+		unlock_page(pages[i]);
+		put_page(pages[i]);
+	}
+	return ret;
+}
+
+static int dmirror_exclusive(struct dmirror *dmirror,
+			     struct hmm_dmirror_cmd *cmd, unsigned long start,
+			     unsigned long end)
+{
+	struct mm_struct *mm = dmirror->mirror.mm;
+	unsigned long addr, next;
+	struct page **pages;
+	int ret = 0;
+
+	pages = kcalloc(DMIRROR_STEP_PAGES, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	if (!mmget_not_zero(mm)) {
+		ret = -EINVAL;
+		goto free_pages;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + DMIRROR_STEP_SIZE);
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		ret = dmirror_exclusive_step(dmirror, mm, addr, next, pages);
+		mmap_read_unlock(mm);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	mmput(mm);
+
+	if (!ret)
+		ret = dmirror_read(dmirror, cmd, start, end, false);
+free_pages:
+	kfree(pages);
+	return ret;
+}
+
+/* -EPERM while any page of [start, end) is still mapped for atomics. */
+static int dmirror_check_exclusive(struct dmirror *dmirror,
+				   unsigned long start, unsigned long end)
+{
+	unsigned long idx;
+	void *entry;
+	int ret = 0;
+
+	mutex_lock(&dmirror->lock);
+	xa_for_each_range(&dmirror->pt, idx, entry, start >> PAGE_SHIFT,
+			  (end - 1) >> PAGE_SHIFT) {
+		if (xa_pointer_tag(entry) == DMIRROR_PT_ATOMIC) {
+			ret = -EPERM;
+			break;
+		}
+	}
+	mutex_unlock(&dmirror->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * File operations
+ */
+
+static int dmirror_open(struct inode *inode, struct file *filp)
+{
+	struct dmirror_device *ddev = container_of(inode->i_cdev,
+						   struct dmirror_device, cdev);
+	struct dmirror *dmirror;
+	int ret;
+
+	/* Only a process with an address space has something to mirror. */
+	if (!current->mm)
+		return -EINVAL;
+
+	dmirror = kzalloc(sizeof(*dmirror), GFP_KERNEL);
+	if (!dmirror)
+		return -ENOMEM;
+	dmirror->ddev = ddev;
+	mutex_init(&dmirror->lock);
+	xa_init(&dmirror->pt);
+	dmirror->mirror.ops = &dmirror_mirror_ops;
+
+	ret = hmm_mirror_register(&dmirror->mirror, current->mm);
+	if (ret) {
+		kfree(dmirror);
+		return ret;
+	}
+
+	mutex_lock(&ddev->mirrors_lock);
+	list_add(&dmirror->node, &ddev->mirrors);
+	mutex_unlock(&ddev->mirrors_lock);
+
+	filp->private_data = dmirror;
+	return 0;
+}
+
+static int dmirror_release(struct inode *inode, struct file *filp)
+{
+	struct dmirror *dmirror = filp->private_data;
+	struct dmirror_device *ddev = dmirror->ddev;
+
+	mutex_lock(&ddev->mirrors_lock);
+	list_del(&dmirror->node);
+	mutex_unlock(&ddev->mirrors_lock);
+
+	/* No callback runs after this, so the page table is ours alone. */
+	hmm_mirror_unregister(&dmirror->mirror);
+
+	/*
+	 * Device pages do not point back at this structure: pages the
+	 * process still has in device memory stay there and are found
+	 * through their pagemap when touched.
+	 */
+	xa_destroy(&dmirror->pt);
+	kfree(dmirror);
+	return 0;
+}
+
+/*
+ * Validate the user range of @cmd: a page aligned address and a page count
+ * whose byte size neither overflows nor wraps the address space.
+ */
+static int dmirror_cmd_range(const struct hmm_dmirror_cmd *cmd,
+			     unsigned long *start, unsigned long *end)
+{
+	unsigned long size;
+
+	if (cmd->addr != (unsigned long)cmd->addr ||
+	    !PAGE_ALIGNED(cmd->addr))
+		return -EINVAL;
+	if (!cmd->npages || cmd->npages > ULONG_MAX >> PAGE_SHIFT)
+		return -EINVAL;
+	size = (unsigned long)cmd->npages << PAGE_SHIFT;
+	*start = cmd->addr;
+	if (check_add_overflow(*start, size, end))
+		return -EINVAL;
+	return 0;
+}
+
+static long dmirror_ioctl(struct file *filp, unsigned int command,
+			  unsigned long arg)
+{
+	struct dmirror *dmirror = filp->private_data;
+	void __user *uarg = (void __user *)arg;
+	struct hmm_dmirror_cmd cmd;
+	unsigned long start, end;
+	int ret;
+
+	switch (command) {
+	case HMM_DMIRROR_READ:
+	case HMM_DMIRROR_WRITE:
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+	case HMM_DMIRROR_SNAPSHOT:
+	case HMM_DMIRROR_EXCLUSIVE:
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+	case HMM_DMIRROR_RELEASE:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	ret = dmirror_cmd_range(&cmd, &start, &end);
+	if (ret)
+		return ret;
+	cmd.cpages = 0;
+	cmd.faults = 0;
+
+	switch (command) {
+	case HMM_DMIRROR_READ:
+		ret = dmirror_read(dmirror, &cmd, start, end, true);
+		break;
+	case HMM_DMIRROR_WRITE:
+		ret = dmirror_write(dmirror, &cmd, start, end);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		ret = dmirror_migrate(dmirror, &cmd, start, end, true);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		ret = dmirror_migrate(dmirror, &cmd, start, end, false);
+		break;
+	case HMM_DMIRROR_SNAPSHOT:
+		ret = dmirror_snapshot(dmirror, &cmd, start, end);
+		break;
+	case HMM_DMIRROR_EXCLUSIVE:
+		ret = dmirror_exclusive(dmirror, &cmd, start, end);
+		break;
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		ret = dmirror_check_exclusive(dmirror, start, end);
+		break;
+	case HMM_DMIRROR_RELEASE:
+		ret = dmirror_device_evict(dmirror->ddev);
+		break;
+	}
+	if (ret)
+		return ret;
+
+	if (copy_to_user(uarg, &cmd, sizeof(cmd)))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Mapping the node gives zeroed ordinary pages in a VM_MIXEDMAP VMA, the
+ * kind of mapping a driver exporting its own buffers would create.
+ */
+static int dmirror_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	unsigned long addr;
+	int ret;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+
+		if (!page)
+			return -ENOMEM;
+		ret = vm_insert_page(vma, addr, page);
+		/* The mapping holds its own reference on success. */
+		put_page(page);
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+	return 0;
+}
+
+static const struct file_operations dmirror_fops = {
+	.owner		= THIS_MODULE,
+	.open		= dmirror_open,
+	.release	= dmirror_release,
+	.mmap		= dmirror_mmap,
+	.unlocked_ioctl	= dmirror_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= default_llseek,
+};
+
+/* ------------------------------------------------------------------------
+ * Module setup
+ */
+
+static void dmirror_device_release(struct device *dev)
+{
+	kfree(container_of(dev, struct dmirror_device, dev));
+}
+
+/*
+ * Create node @id.  On failure everything this call set up is undone and
+ * the structure is freed.
+ */
+static int dmirror_device_create(unsigned int id, unsigned int mem_type,
+				 unsigned long spm_base)
+{
+	struct dmirror_device *ddev;
+	int ret;
+
+	ddev = kzalloc(sizeof(*ddev), GFP_KERNEL);
+	if (!ddev)
+		return -ENOMEM;
+	ddev->mem_type = mem_type;
+	ddev->spm_base = spm_base;
+	mutex_init(&ddev->mem_lock);
+	spin_lock_init(&ddev->free_lock);
+	mutex_init(&ddev->mirrors_lock);
+	INIT_LIST_HEAD(&ddev->mirrors);
+
+	/* From here on the device reference owns ddev. */
+	device_initialize(&ddev->dev);
+	ddev->dev.devt = MKDEV(MAJOR(dmirror_devt), id);
+	ddev->dev.release = dmirror_device_release;
+	ret = dev_set_name(&ddev->dev, "hmm_dmirror%u", id);
+	if (ret)
+		goto put_dev;
+
+	/* Have memory before the node becomes visible. */
+	mutex_lock(&ddev->mem_lock);
+	ret = dmirror_chunk_add(ddev);
+	mutex_unlock(&ddev->mem_lock);
+	if (ret)
+		goto put_dev;
+
+	cdev_init(&ddev->cdev, &dmirror_fops);
+	ddev->cdev.owner = THIS_MODULE;
+	ret = cdev_device_add(&ddev->cdev, &ddev->dev);
+	if (ret)
+		goto free_chunks;
+
+	dmirror_devs[id] = ddev;
+	return 0;
+
+free_chunks:
+	dmirror_device_free_chunks(ddev);
+put_dev:
+	put_device(&ddev->dev);
+	return ret;
+}
+
+static void dmirror_device_destroy(unsigned int id)
+{
+	struct dmirror_device *ddev = dmirror_devs[id];
+
+	dmirror_devs[id] = NULL;
+	cdev_device_del(&ddev->cdev, &ddev->dev);
+	dmirror_device_free_chunks(ddev);
+	put_device(&ddev->dev);
+}
+
+static int __init dmirror_init(void)
+{
+	unsigned int id, ndevs = DMIRROR_PRIVATE_DEVICES;
+	int ret;
+
+	if (spm_addr_dev0 && spm_addr_dev1)
+		ndevs = DMIRROR_MAX_DEVICES;
+	else if (spm_addr_dev0 || spm_addr_dev1)
+		pr_warn("coherent devices need both spm_addr_dev0 and spm_addr_dev1\n");
+
+	ret = alloc_chrdev_region(&dmirror_devt, 0, DMIRROR_MAX_DEVICES,
+				  "HMM_DMIRROR");
+	if (ret)
+		return ret;
+
+	for (id = 0; id < ndevs; id++) {
+		unsigned int type = HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+		unsigned long spm = 0;
+
+		if (id >= DMIRROR_PRIVATE_DEVICES) {
+			type = HMM_DMIRROR_MEMORY_DEVICE_COHERENT;
+			spm = id == DMIRROR_PRIVATE_DEVICES ? spm_addr_dev0 :
+							      spm_addr_dev1;
+		}
+		ret = dmirror_device_create(id, type, spm);
+		if (ret)
+			goto destroy_devices;
+	}
+
+	pr_info("%u dummy HMM devices ready; for testing only\n", ndevs);
+	return 0;
+
+destroy_devices:
+	while (id--)
+		dmirror_device_destroy(id);
+	unregister_chrdev_region(dmirror_devt, DMIRROR_MAX_DEVICES);
+	return ret;
+}
+
+static void __exit dmirror_exit(void)
+{
+	unsigned int id;
+
+	for (id = DMIRROR_MAX_DEVICES; id--; )
+		if (dmirror_devs[id])
+			dmirror_device_destroy(id);
+	unregister_chrdev_region(dmirror_devt, DMIRROR_MAX_DEVICES);
+}
+
+module_init(dmirror_init);
+module_exit(dmirror_exit);
+MODULE_DESCRIPTION("Dummy HMM device for the HMM selftests");
+MODULE_LICENSE("GPL");
