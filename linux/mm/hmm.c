@@ -17,6 +17,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/signal.h>
+#include <linux/swap.h>
 #include <linux/swapops.h>
 
 #include "internal.h"
