@@ -128,6 +128,22 @@ MODULE_PARM_DESC(spm_addr_dev1,
 		 "Physical base of the special purpose memory of coherent device 3; needs spm_addr_dev0 too (at least 256MB each)");
 
 /**
+ * struct dmirror_counters - kernel side of &struct hmm_dmirror_counters
+ * @syncs: sync callbacks seen.
+ * @nonblockable: non-blockable sync callbacks seen.
+ * @eagain: sync callbacks that returned -EAGAIN.
+ * @events: sync callbacks per HMM_DMIRROR_EVENT_* index.
+ *
+ * Atomic, as the sync callback may not take a sleeping lock to count.
+ */
+struct dmirror_counters {
+	atomic64_t		syncs;
+	atomic64_t		nonblockable;
+	atomic64_t		eagain;
+	atomic64_t		events[HMM_DMIRROR_EVENTS];
+};
+
+/**
  * struct dmirror_device - one dummy device node
  * @cdev: character device of /dev/hmm_dmirrorN.
  * @dev: device of the node; its release frees this structure.
@@ -146,6 +162,7 @@ MODULE_PARM_DESC(spm_addr_dev1,
  * @mirrors: open files of this node (&dmirror.node).  A migration started
  *	by this node, whose invalidation its mirrors skip, uses the list to
  *	drop exactly the device mappings of the pages it moves.
+ * @stats: sync callbacks of every mirror of the node, for HMM_DMIRROR_STATS.
  *
  * The address of this structure is the node's owner cookie: the pgmap
  * owner of its memory, the migration and exclusive access owner, and the
@@ -167,6 +184,8 @@ struct dmirror_device {
 
 	struct mutex		mirrors_lock;	/* @mirrors */
 	struct list_head	mirrors;
+
+	struct dmirror_counters	stats;
 };
 
 /**
@@ -192,6 +211,7 @@ struct dmirror_chunk {
  *	entries hold no page reference; the mirror clears them before the
  *	CPU lets go of the pages.
  * @node: entry in &dmirror_device.mirrors.
+ * @stats: sync callbacks of this mirror, for HMM_DMIRROR_STATS.
  *
  * After fork() the file, and so this structure, is shared by parent and
  * child; it keeps mirroring the mm of the process that opened it.
@@ -202,6 +222,7 @@ struct dmirror {
 	struct mutex		lock;		/* @pt, see above */
 	struct xarray		pt;
 	struct list_head	node;
+	struct dmirror_counters	stats;
 };
 
 static dev_t dmirror_devt;
@@ -319,11 +340,45 @@ static unsigned long dmirror_pt_write(struct dmirror *dmirror,
  * Mirror callbacks
  */
 
-static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
-				   const struct hmm_update *update)
+static unsigned int dmirror_event_index(enum hmm_update_event event)
 {
-	struct dmirror *dmirror = container_of(mirror, struct dmirror, mirror);
+	switch (event) {
+	case HMM_UPDATE_UNMAP:
+		return HMM_DMIRROR_EVENT_UNMAP;
+	case HMM_UPDATE_CLEAR:
+		return HMM_DMIRROR_EVENT_CLEAR;
+	case HMM_UPDATE_PROTECTION:
+		return HMM_DMIRROR_EVENT_PROTECTION;
+	case HMM_UPDATE_SOFT_DIRTY:
+		return HMM_DMIRROR_EVENT_SOFT_DIRTY;
+	case HMM_UPDATE_RELEASE:
+		return HMM_DMIRROR_EVENT_RELEASE;
+	case HMM_UPDATE_MIGRATE:
+		return HMM_DMIRROR_EVENT_MIGRATE;
+	case HMM_UPDATE_EXCLUSIVE:
+		return HMM_DMIRROR_EVENT_EXCLUSIVE;
+	case HMM_UPDATE_INVALIDATE:
+		break;
+	}
+	return HMM_DMIRROR_EVENT_INVALIDATE;
+}
 
+/* Count one sync callback in @stats; may run in a non-blocking section. */
+static void dmirror_count(struct dmirror_counters *stats,
+			  const struct hmm_update *update, int ret)
+{
+	atomic64_inc(&stats->syncs);
+	atomic64_inc(&stats->events[dmirror_event_index(update->event)]);
+	if (!update->blockable)
+		atomic64_inc(&stats->nonblockable);
+	if (ret == -EAGAIN)
+		atomic64_inc(&stats->eagain);
+}
+
+/* The work of dmirror_sync_pagetables(): drop the device mappings. */
+static int dmirror_invalidate(struct dmirror *dmirror,
+			      const struct hmm_update *update)
+{
 	/*
 	 * Our own migrations unmap just the pages they move, with
 	 * dmirror_device_unmap(), and map the new ones themselves; our own
@@ -343,6 +398,18 @@ static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
 	dmirror_pt_clear(dmirror, update->start, update->end);
 	mutex_unlock(&dmirror->lock);
 	return 0;
+}
+
+static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
+				   const struct hmm_update *update)
+{
+	struct dmirror *dmirror = container_of(mirror, struct dmirror, mirror);
+	int ret;
+
+	ret = dmirror_invalidate(dmirror, update);
+	dmirror_count(&dmirror->stats, update, ret);
+	dmirror_count(&dmirror->ddev->stats, update, ret);
+	return ret;
 }
 
 static const struct hmm_mirror_ops dmirror_mirror_ops = {
@@ -1456,6 +1523,31 @@ static int dmirror_release(struct inode *inode, struct file *filp)
 	return 0;
 }
 
+static void dmirror_counters_read(const struct dmirror_counters *stats,
+				  struct hmm_dmirror_counters *out)
+{
+	unsigned int i;
+
+	out->syncs = atomic64_read(&stats->syncs);
+	out->nonblockable = atomic64_read(&stats->nonblockable);
+	out->eagain = atomic64_read(&stats->eagain);
+	for (i = 0; i < HMM_DMIRROR_EVENTS; i++)
+		out->events[i] = atomic64_read(&stats->events[i]);
+}
+
+/* HMM_DMIRROR_STATS: copy out the counters of the node and of the file. */
+static int dmirror_stats(struct dmirror *dmirror, void __user *uarg)
+{
+	struct hmm_dmirror_stats stats;
+
+	memset(&stats, 0, sizeof(stats));
+	dmirror_counters_read(&dmirror->ddev->stats, &stats.device);
+	dmirror_counters_read(&dmirror->stats, &stats.mirror);
+	if (copy_to_user(uarg, &stats, sizeof(stats)))
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * Validate the user range of @cmd: a page aligned address and a page count
  * whose byte size neither overflows nor wraps the address space.
@@ -1496,6 +1588,8 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
 	case HMM_DMIRROR_RELEASE:
 		break;
+	case HMM_DMIRROR_STATS:
+		return dmirror_stats(dmirror, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -55,6 +55,50 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_RELEASE HMM_DMIRROR_IOC(0x07)
 
 /*
+ * Index into hmm_dmirror_counters.events: the reason the CPU page table
+ * changed, one per value of enum hmm_update_event (include/linux/hmm.h).
+ */
+enum {
+	HMM_DMIRROR_EVENT_INVALIDATE = 0,
+	HMM_DMIRROR_EVENT_UNMAP = 1,
+	HMM_DMIRROR_EVENT_CLEAR = 2,
+	HMM_DMIRROR_EVENT_PROTECTION = 3,
+	HMM_DMIRROR_EVENT_SOFT_DIRTY = 4,
+	HMM_DMIRROR_EVENT_RELEASE = 5,
+	HMM_DMIRROR_EVENT_MIGRATE = 6,
+	HMM_DMIRROR_EVENT_EXCLUSIVE = 7,
+	HMM_DMIRROR_EVENTS = 8,
+};
+
+/**
+ * struct hmm_dmirror_counters - what the sync callback of mirrors saw
+ * @syncs: (out) sync_cpu_device_pagetables() calls.
+ * @nonblockable: (out) calls made with hmm_update.blockable false.
+ * @eagain: (out) calls that returned -EAGAIN.
+ * @events: (out) calls per HMM_DMIRROR_EVENT_* index.
+ */
+struct hmm_dmirror_counters {
+	__u64		syncs;
+	__u64		nonblockable;
+	__u64		eagain;
+	__u64		events[HMM_DMIRROR_EVENTS];
+};
+
+/**
+ * struct hmm_dmirror_stats - argument of HMM_DMIRROR_STATS
+ * @device: (out) totals over every file ever opened on the node, counted
+ *	since the module was loaded.
+ * @mirror: (out) counts of the file the command is issued on.
+ */
+struct hmm_dmirror_stats {
+	struct hmm_dmirror_counters	device;
+	struct hmm_dmirror_counters	mirror;
+};
+
+/* Read the counters of the node and of this file. */
+#define HMM_DMIRROR_STATS _IOR('H', 0x08, struct hmm_dmirror_stats)
+
+/*
  * One byte per page written by HMM_DMIRROR_SNAPSHOT.  ERROR and NONE are
  * whole values; otherwise READ or WRITE is combined with at most one of the
  * location values (ZERO, DEV_*) and one of the size bits (PMD, PUD).

@@ -1,0 +1,2235 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Selftests for HMM mirrors, using the dummy devices of lib/test_hmm.c.
+ *
+ * Each /dev/hmm_dmirrorN node pretends to be a GPU with its own page table
+ * that mirrors the address space of the process that opened it.  The tests
+ * drive it through the ioctls of lib/test_hmm_uapi.h: device reads and
+ * writes (which fault through the HMM core), snapshots of the CPU page
+ * table, migration to and from device memory, device exclusive access and
+ * the per-device counters of the sync callback (HMM_DMIRROR_STATS).
+ *
+ * Nodes 0 and 1 own device private memory; nodes 2 and 3 own device
+ * coherent memory and exist only when test_hmm was loaded with the
+ * spm_addr_dev0/1 parameters.  The coherent variants skip in the test body
+ * when their node is missing (SKIP() in FIXTURE_SETUP is unreliable in
+ * this kernel's harness).
+ *
+ * Copyright (C) 2026 The HMM series authors.
+ */
+#define _GNU_SOURCE
+#include "../kselftest_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <lib/test_hmm_uapi.h>
+#include <mm/gup_test.h>
+
+#ifndef FOLL_WRITE
+#define FOLL_WRITE		0x01
+#endif
+#ifndef FOLL_LONGTERM
+#define FOLL_LONGTERM		0x10000
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT		21
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open		434
+#endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd	438
+#endif
+
+#define PMD_BYTES		(2UL << 20)
+#define PM_SWAP			0x4000000000000000ULL	/* bit 62 */
+#define PM_PRESENT		0x8000000000000000ULL	/* bit 63 */
+#define CGROUP_ROOT		"/sys/fs/cgroup"
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ */
+
+/* Result of the last device command of a helper call. */
+struct dres {
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+static int dev_open(int node)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/dev/hmm_dmirror%d", node);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * Issue one HMM_DMIRROR_* command, retrying while a signal interrupts it.
+ * Returns 0 or -errno; @res, if given, receives cpages and faults.
+ */
+static int dev_cmd(int fd, unsigned long req, void *addr, void *buf,
+		   unsigned long npages, struct dres *res)
+{
+	struct hmm_dmirror_cmd cmd;
+	int ret;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.addr = (uintptr_t)addr;
+	cmd.ptr = (uintptr_t)buf;
+	cmd.npages = npages;
+	do {
+		ret = ioctl(fd, req, &cmd);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return -errno;
+	if (res) {
+		res->cpages = cmd.cpages;
+		res->faults = cmd.faults;
+	}
+	return 0;
+}
+
+/* Read the counters of the node of @fd and of @fd itself. */
+static int dev_stats(int fd, struct hmm_dmirror_stats *st)
+{
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	do {
+		ret = ioctl(fd, HMM_DMIRROR_STATS, st);
+	} while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : 0;
+}
+
+static size_t psize(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void *map_anon(size_t size, int prot, int flags)
+{
+	return mmap(NULL, size, prot, flags | MAP_ANONYMOUS, -1, 0);
+}
+
+/* A PMD aligned chunk of @size bytes inside a larger anonymous mapping. */
+static void *map_aligned(size_t size, void **base, size_t *base_size)
+{
+	char *p;
+
+	*base_size = size + PMD_BYTES;
+	p = map_anon(*base_size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	*base = p;
+	return (void *)(((uintptr_t)p + PMD_BYTES - 1) & ~(PMD_BYTES - 1));
+}
+
+/* Fill @n 32-bit words with seed, seed + 1, ... */
+static void pattern_fill(void *p, size_t bytes, uint32_t seed)
+{
+	uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < bytes / sizeof(*w); i++)
+		w[i] = seed + (uint32_t)i;
+}
+
+/* Index of the first word that breaks pattern_fill(seed), or -1. */
+static long pattern_check(const void *p, size_t bytes, uint32_t seed)
+{
+	const uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < bytes / sizeof(*w); i++)
+		if (w[i] != seed + (uint32_t)i)
+			return (long)i;
+	return -1;
+}
+
+/* A temporary file on tmpfs of @size bytes, already unlinked. */
+static int tmpfile_sized(size_t size)
+{
+	char name[] = "/tmp/hmm-tests-XXXXXX";
+	int fd = mkstemp(name);
+
+	if (fd < 0)
+		return -1;
+	unlink(name);
+	if (ftruncate(fd, size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint64_t pagemap_entry(void *addr)
+{
+	uint64_t ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent),
+		  ((uintptr_t)addr / psize()) * sizeof(ent)) != sizeof(ent))
+		ent = 0;
+	close(fd);
+	return ent;
+}
+
+/* Value in kB of smaps field @key for the VMA starting at @addr, or -1. */
+static long smaps_field(void *addr, const char *key)
+{
+	char line[256], want[32];
+	bool in_vma = false;
+	long val = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strncmp(line, want, strlen(want)) == 0) {
+			in_vma = true;
+			continue;
+		}
+		if (!in_vma)
+			continue;
+		if (strncmp(line, key, strlen(key)) == 0 &&
+		    line[strlen(key)] == ':') {
+			val = strtol(line + strlen(key) + 1, NULL, 10);
+			break;
+		}
+		if (strncmp(line, "VmFlags", 7) == 0)
+			break;
+	}
+	fclose(f);
+	return val;
+}
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* waitpid() with a deadline; returns the pid or 0 on timeout. */
+static pid_t wait_bounded(pid_t pid, int *status, double secs)
+{
+	double end = now_sec() + secs;
+	pid_t r;
+
+	do {
+		r = waitpid(pid, status, WNOHANG);
+		if (r != 0)
+			return r;
+		usleep(10000);
+	} while (now_sec() < end);
+	return 0;
+}
+
+/* Fork, run @fn in the child and return its exit status (or -1). */
+static int run_child(int (*fn)(void *), void *arg, double secs)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		_exit(fn(arg));
+	if (wait_bounded(pid, &status, secs) != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Fixtures
+ */
+
+FIXTURE(hmm)
+{
+	int fd;
+	size_t psz;
+};
+
+FIXTURE_VARIANT(hmm)
+{
+	int node;
+	bool coherent;
+};
+
+FIXTURE_VARIANT_ADD(hmm, hmm_device_private)
+{
+	.node = 0,
+	.coherent = false,
+};
+
+FIXTURE_VARIANT_ADD(hmm, hmm_device_coherent)
+{
+	.node = 2,
+	.coherent = true,
+};
+
+FIXTURE(hmm2)
+{
+	int fd0;
+	int fd1;
+	size_t psz;
+};
+
+FIXTURE_VARIANT(hmm2)
+{
+	int node0;
+	int node1;
+	bool coherent;
+};
+
+FIXTURE_VARIANT_ADD(hmm2, hmm2_device_private)
+{
+	.node0 = 0,
+	.node1 = 1,
+	.coherent = false,
+};
+
+FIXTURE_VARIANT_ADD(hmm2, hmm2_device_coherent)
+{
+	.node0 = 2,
+	.node1 = 3,
+	.coherent = true,
+};
+
+FIXTURE_SETUP(hmm)
+{
+	self->psz = psize();
+	self->fd = dev_open(variant->node);
+	/* Private nodes always exist; coherent ones are checked in the body. */
+	if (!variant->coherent)
+		ASSERT_GE(self->fd, 0);
+}
+
+FIXTURE_TEARDOWN(hmm)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+FIXTURE_SETUP(hmm2)
+{
+	self->psz = psize();
+	self->fd0 = dev_open(variant->node0);
+	self->fd1 = dev_open(variant->node1);
+	if (!variant->coherent) {
+		ASSERT_GE(self->fd0, 0);
+		ASSERT_GE(self->fd1, 0);
+	}
+}
+
+FIXTURE_TEARDOWN(hmm2)
+{
+	if (self->fd0 >= 0)
+		close(self->fd0);
+	if (self->fd1 >= 0)
+		close(self->fd1);
+}
+
+/* ------------------------------------------------------------------------
+ * Upstream coverage
+ */
+
+/* Opening and closing a node registers and unregisters a mirror. */
+TEST_F(hmm, open_close)
+{
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = dev_open(variant->node);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(close(fd), 0);
+}
+
+/* A device read of CPU-written anonymous memory returns that data. */
+TEST_F(hmm, anon_read)
+{
+	unsigned long npages = 64;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x100);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, &r), 0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(r.faults, 1);
+	ASSERT_EQ(pattern_check(buf, size, 0x100), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* PROT_NONE memory is unreadable by the device until mprotect allows it. */
+TEST_F(hmm, anon_read_prot)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = calloc(1, size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 7);
+	ASSERT_EQ(mprotect(p, size, PROT_NONE), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL),
+		  -EFAULT);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 7), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL),
+		  -EPERM);
+	free(buf);
+	munmap(p, size);
+}
+
+/* A device write to untouched anonymous memory is seen by the CPU. */
+TEST_F(hmm, anon_write)
+{
+	unsigned long npages = 64;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(buf, size, 0xabc);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, &r), 0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(r.faults, 1);
+	ASSERT_EQ(pattern_check(p, size, 0xabc), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Device writes to read-only memory fail with EPERM until mprotect(RW). */
+TEST_F(hmm, anon_write_prot)
+{
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	/* Reading maps the zero page. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(buf[0], 0);
+	pattern_fill(buf, size, 99);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL),
+		  -EPERM);
+	ASSERT_EQ(p[0], 0);
+	ASSERT_EQ(mprotect(p, size, PROT_READ | PROT_WRITE), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 99), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+struct child_write_arg {
+	int node;
+	char *p;
+	size_t size;
+	unsigned long npages;
+	uint32_t seed;
+};
+
+/* Child side: mirror our own copy of the mm and write through it. */
+static int child_device_write(void *data)
+{
+	struct child_write_arg *a = data;
+	char *buf = malloc(a->size);
+	int fd = dev_open(a->node);
+
+	if (fd < 0 || !buf)
+		return 10;
+	pattern_fill(buf, a->size, a->seed);
+	if (dev_cmd(fd, HMM_DMIRROR_WRITE, a->p, buf, a->npages, NULL))
+		return 11;
+	if (pattern_check(a->p, a->size, a->seed) != -1)
+		return 12;
+	close(fd);
+	return 0;
+}
+
+/* A child's device writes to private memory stay out of the parent. */
+TEST_F(hmm, anon_write_child)
+{
+	struct child_write_arg a = { .node = variant->node, .npages = 32 };
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	a.size = a.npages * self->psz;
+	a.seed = 0x5000;
+	a.p = map_anon(a.size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(a.p, MAP_FAILED);
+	pattern_fill(a.p, a.size, 1);
+	ASSERT_EQ(run_child(child_device_write, &a, 20), 0);
+	ASSERT_EQ(pattern_check(a.p, a.size, 1), -1);
+	munmap(a.p, a.size);
+}
+
+/* A child's device writes to MAP_SHARED memory are seen by the parent. */
+TEST_F(hmm, anon_write_child_shared)
+{
+	struct child_write_arg a = { .node = variant->node, .npages = 32 };
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	a.size = a.npages * self->psz;
+	a.seed = 0x6000;
+	a.p = map_anon(a.size, PROT_READ | PROT_WRITE, MAP_SHARED);
+	ASSERT_NE(a.p, MAP_FAILED);
+	pattern_fill(a.p, a.size, 1);
+	ASSERT_EQ(run_child(child_device_write, &a, 20), 0);
+	ASSERT_EQ(pattern_check(a.p, a.size, 0x6000), -1);
+	munmap(a.p, a.size);
+}
+
+/* Device writes into a transparent huge page land in the THP. */
+TEST_F(hmm, anon_write_huge)
+{
+	size_t size = PMD_BYTES, base_size;
+	unsigned long npages = size / self->psz;
+	void *base;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_aligned(size, &base, &base_size);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_EQ(madvise(p, size, MADV_HUGEPAGE), 0);
+	p[0] = 1;
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(buf, size, 0x77);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 0x77), -1);
+	free(buf);
+	munmap(base, base_size);
+}
+
+/* Device reads and writes work on a hugetlbfs mapping. */
+TEST_F(hmm, anon_write_hugetlbfs)
+{
+	size_t size = PMD_BYTES;
+	unsigned long npages = size / self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB);
+	if (p == MAP_FAILED)
+		SKIP(return, "no hugetlb page available");
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 3);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 3), -1);
+	pattern_fill(buf, size, 0x33);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 0x33), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* The device reads what write(2) put in a shared file mapping. */
+TEST_F(hmm, file_read)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = tmpfile_sized(size);
+	ASSERT_GE(fd, 0);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(buf, size, 0x4242);
+	ASSERT_EQ(pwrite(fd, buf, size, 0), (ssize_t)size);
+	memset(buf, 0, size);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0x4242), -1);
+	free(buf);
+	munmap(p, size);
+	close(fd);
+}
+
+/* Device writes to a shared file mapping reach the page cache. */
+TEST_F(hmm, file_write)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = tmpfile_sized(size);
+	ASSERT_GE(fd, 0);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	pattern_fill(buf, size, 0x2424);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 0x2424), -1);
+	memset(buf, 0, size);
+	ASSERT_EQ(pread(fd, buf, size, 0), (ssize_t)size);
+	ASSERT_EQ(pattern_check(buf, size, 0x2424), -1);
+	free(buf);
+	munmap(p, size);
+	close(fd);
+}
+
+/* Migration to device memory keeps the data and reports every page. */
+TEST_F(hmm, migrate)
+{
+	unsigned long npages = 64;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x1000);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  &r), 0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(pattern_check(buf, size, 0x1000), -1);
+	ASSERT_EQ(pattern_check(p, size, 0x1000), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* COW copies of a private file mapping migrate like anonymous memory. */
+TEST_F(hmm, migrate_file_private)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = tmpfile_sized(size);
+	ASSERT_GE(fd, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x9090);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  &r), 0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(pattern_check(buf, size, 0x9090), -1);
+	ASSERT_EQ(pattern_check(p, size, 0x9090), -1);
+	/* The file itself never saw the private copies. */
+	ASSERT_EQ(pread(fd, buf, self->psz, 0), (ssize_t)self->psz);
+	ASSERT_EQ(buf[0], 0);
+	free(buf);
+	munmap(p, size);
+	close(fd);
+}
+
+/* CPU faults bring migrated pages back; they can be migrated again. */
+TEST_F(hmm, migrate_fault)
+{
+	unsigned long npages = 32;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+	int round;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 5);
+	for (round = 0; round < 2; round++) {
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+				  npages, &r), 0);
+		ASSERT_EQ(r.cpages, npages);
+		/* The CPU read faults the pages back (private memory). */
+		ASSERT_EQ(pattern_check(p, size, 5), -1);
+	}
+	/* Explicit migration back reports what was moved. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, npages,
+			  &r), 0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(pattern_check(p, size, 5), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Releasing device memory evicts migrated pages with their data. */
+TEST_F(hmm, migrate_release)
+{
+	unsigned long npages = 32;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x777);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_RELEASE, p, NULL, npages,
+			  NULL), 0);
+	/* Evicted pages are ordinary again: no device page in the snapshot. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ((unsigned char)buf[0] & 0xf0, 0);
+	ASSERT_EQ(pattern_check(p, size, 0x777), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Shared anonymous memory cannot migrate: nothing is device mapped. */
+TEST_F(hmm, migrate_shared)
+{
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_SHARED);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	memset(p, 1, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), -ENOENT);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Migration refuses holes and unreadable VMAs but moves readable ones. */
+TEST_F(hmm2, migrate_mixed)
+{
+	unsigned long npages = 6;
+	size_t psz = self->psz, size = npages * psz;
+	struct dres r;
+	char *p, *buf;
+
+	if (self->fd0 < 0 || self->fd1 < 0)
+		SKIP(return, "/dev/hmm_dmirror%d/%d absent",
+		     variant->node0, variant->node1);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x3131);
+	ASSERT_EQ(munmap(p + 3 * psz, psz), 0);
+	ASSERT_EQ(mprotect(p + 5 * psz, psz, PROT_NONE), 0);
+	/* Whole range: hole at page 3. */
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+			  npages, NULL), -EINVAL);
+	/* PROT_NONE page. */
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_MIGRATE_TO_DEV, p + 5 * psz,
+			  buf, 1, NULL), -EINVAL);
+	/* Read-only is fine. */
+	ASSERT_EQ(mprotect(p + 4 * psz, psz, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd1, HMM_DMIRROR_MIGRATE_TO_DEV, p + 4 * psz,
+			  buf, 1, &r), 0);
+	ASSERT_EQ(r.cpages, 1);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 3,
+			  &r), 0);
+	ASSERT_EQ(r.cpages, 3);
+	ASSERT_EQ(pattern_check(buf, 3 * psz, 0x3131), -1);
+	ASSERT_EQ(pattern_check(p, 3 * psz, 0x3131), -1);
+	ASSERT_EQ(pattern_check(p + 4 * psz, psz,
+				0x3131 + 4 * psz / 4), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Many migrate / CPU touch / migrate back rounds keep the data. */
+TEST_F(hmm, migrate_multiple)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+	int i;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	for (i = 0; i < 20; i++) {
+		p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+		ASSERT_NE(p, MAP_FAILED);
+		pattern_fill(p, size, i * 1000);
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+				  npages, &r), 0);
+		ASSERT_EQ(r.cpages, npages);
+		ASSERT_EQ(pattern_check(buf, size, i * 1000), -1);
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf,
+				  npages, &r), 0);
+		ASSERT_EQ(pattern_check(p, size, i * 1000), -1);
+		munmap(p, size);
+	}
+	free(buf);
+}
+
+/* Repeated device reads see every CPU update in between. */
+TEST_F(hmm, anon_read_multiple)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+	int i;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	for (i = 0; i < 50; i++) {
+		pattern_fill(p, size, i);
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages,
+				  NULL), 0);
+		ASSERT_EQ(pattern_check(buf, size, i), -1);
+	}
+	free(buf);
+	munmap(p, size);
+}
+
+struct unmap_arg {
+	char *p;
+	size_t size;
+};
+
+static void *unmap_later(void *data)
+{
+	struct unmap_arg *a = data;
+
+	usleep(rand() % 500);
+	munmap(a->p, a->size);
+	return NULL;
+}
+
+/* munmap racing a device read: success with full data, or EFAULT. */
+TEST_F(hmm, anon_teardown)
+{
+	unsigned long npages = 64;
+	size_t size = npages * self->psz;
+	struct unmap_arg a;
+	pthread_t th;
+	char *buf;
+	int i, ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	for (i = 0; i < 40; i++) {
+		a.size = size;
+		a.p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+		ASSERT_NE(a.p, MAP_FAILED);
+		pattern_fill(a.p, size, i);
+		ASSERT_EQ(pthread_create(&th, NULL, unmap_later, &a), 0);
+		ret = dev_cmd(self->fd, HMM_DMIRROR_READ, a.p, buf, npages,
+			      NULL);
+		pthread_join(th, NULL);
+		/* ASSERT_*() expand to two statements: keep the braces. */
+		if (ret == 0) {
+			ret = pattern_check(buf, size, i);
+			ASSERT_EQ(ret, -1);
+		} else {
+			ASSERT_EQ(ret, -EFAULT);
+		}
+	}
+	free(buf);
+}
+
+/* A VM_MIXEDMAP mapping of the node is mirrored read-only. */
+TEST_F(hmm, mixedmap)
+{
+	unsigned char m[1];
+	char *p;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = mmap(NULL, self->psz, PROT_READ, MAP_PRIVATE, self->fd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, 1, NULL), 0);
+	ASSERT_EQ(m[0], HMM_DMIRROR_PROT_READ);
+	munmap(p, self->psz);
+}
+
+/* Snapshots report every kind of CPU mapping, local and remote. */
+TEST_F(hmm2, snapshot)
+{
+	unsigned long npages = 7;
+	size_t psz = self->psz, size = npages * psz;
+	unsigned char m[7];
+	char *p, *buf;
+
+	if (self->fd0 < 0 || self->fd1 < 0)
+		SKIP(return, "/dev/hmm_dmirror%d/%d absent",
+		     variant->node0, variant->node1);
+	p = map_anon(size, PROT_NONE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	/* 0: PROT_NONE, 1: hole, 2: zero page, 3: read-only, 4: writable. */
+	ASSERT_EQ(munmap(p + psz, psz), 0);
+	ASSERT_EQ(mprotect(p + 2 * psz, psz, PROT_READ), 0);
+	/* Read the page in: the zero page. */
+	(void)__atomic_load_n(&p[2 * psz], __ATOMIC_RELAXED);
+	ASSERT_EQ(mprotect(p + 3 * psz, 4 * psz, PROT_READ | PROT_WRITE), 0);
+	p[3 * psz] = 1;
+	ASSERT_EQ(mprotect(p + 3 * psz, psz, PROT_READ), 0);
+	p[4 * psz] = 1;
+	p[5 * psz] = 1;
+	p[6 * psz] = 1;
+	/* 5: on our device, 6: on the other device. */
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_MIGRATE_TO_DEV, p + 5 * psz,
+			  buf, 1, NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd1, HMM_DMIRROR_MIGRATE_TO_DEV, p + 6 * psz,
+			  buf, 1, NULL), 0);
+	memset(m, 0xee, sizeof(m));
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	ASSERT_EQ(m[0], HMM_DMIRROR_PROT_ERROR);
+	ASSERT_EQ(m[1], HMM_DMIRROR_PROT_ERROR);
+	ASSERT_EQ(m[2], HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
+	ASSERT_EQ(m[3], HMM_DMIRROR_PROT_READ);
+	ASSERT_EQ(m[4], HMM_DMIRROR_PROT_WRITE);
+	if (!variant->coherent) {
+		ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL |
+				HMM_DMIRROR_PROT_WRITE);
+		ASSERT_EQ(m[6], HMM_DMIRROR_PROT_NONE);
+	} else {
+		ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL |
+				HMM_DMIRROR_PROT_WRITE);
+		ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE |
+				HMM_DMIRROR_PROT_WRITE);
+	}
+	free(buf);
+	munmap(p, size);
+}
+
+/* A hugetlb page is reported as one PMD (or PUD) mapping, then READ. */
+TEST_F(hmm, compound)
+{
+	size_t size = PMD_BYTES;
+	unsigned long i, npages = size / self->psz;
+	unsigned char *m, size_bit;
+	char *p;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB);
+	if (p == MAP_FAILED)
+		SKIP(return, "no hugetlb page available");
+	m = malloc(npages);
+	ASSERT_NE(m, NULL);
+	memset(p, 1, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	size_bit = m[0] & (HMM_DMIRROR_PROT_PMD | HMM_DMIRROR_PROT_PUD);
+	ASSERT_NE(size_bit, 0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ(m[i], HMM_DMIRROR_PROT_WRITE | size_bit);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ(m[i], HMM_DMIRROR_PROT_READ | size_bit);
+	free(m);
+	munmap(p, size);
+}
+
+/* Two devices mirror the same pages and both see later CPU writes. */
+TEST_F(hmm2, double_map)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *b0, *b1;
+
+	if (self->fd0 < 0 || self->fd1 < 0)
+		SKIP(return, "/dev/hmm_dmirror%d/%d absent",
+		     variant->node0, variant->node1);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	b0 = malloc(size);
+	b1 = malloc(size);
+	ASSERT_NE(b0, NULL);
+	ASSERT_NE(b1, NULL);
+	pattern_fill(p, size, 11);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_READ, p, b0, npages, NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd1, HMM_DMIRROR_READ, p, b1, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(b0, size, 11), -1);
+	ASSERT_EQ(pattern_check(b1, size, 11), -1);
+	ASSERT_EQ(mprotect(p, size, PROT_READ | PROT_WRITE), 0);
+	pattern_fill(p, size, 12);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_READ, p, b0, npages, NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd1, HMM_DMIRROR_READ, p, b1, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(b0, size, 12), -1);
+	ASSERT_EQ(pattern_check(b1, size, 12), -1);
+	free(b0);
+	free(b1);
+	munmap(p, size);
+}
+
+/* Exclusive access is revoked by CPU access, which sees device data. */
+TEST_F(hmm, exclusive)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	struct dres r;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x55);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages, &r),
+		  0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(pattern_check(buf, size, 0x55), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL,
+			  npages, NULL), -EPERM);
+	/* CPU access revokes it page by page. */
+	pattern_fill(p, size, 0x56);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL,
+			  npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 0x56), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* mprotect(PROT_READ) of exclusive pages stops device writes. */
+TEST_F(hmm, exclusive_mprotect)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x66);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL),
+		  -EPERM);
+	ASSERT_EQ(pattern_check(p, size, 0x66), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* fork() after exclusive access: parent and child get their own copies. */
+TEST_F(hmm, exclusive_cow)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	int status;
+	char *p, *buf;
+	pid_t pid;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x88);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
+			  NULL), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (pattern_check(p, size, 0x88) != -1)
+			_exit(1);
+		pattern_fill(p, size, 0x99);
+		_exit(pattern_check(p, size, 0x99) != -1);
+	}
+	pattern_fill(p, size, 0xaa);
+	ASSERT_EQ(wait_bounded(pid, &status, 20), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_EQ(pattern_check(p, size, 0xaa), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+static int gup_run(int gup_fd, void *addr, unsigned long cmd,
+		   size_t size, unsigned int flags)
+{
+	struct gup_test g;
+
+	memset(&g, 0, sizeof(g));
+	g.addr = (uintptr_t)addr;
+	g.size = size;
+	g.nr_pages_per_call = 1;
+	g.gup_flags = flags;
+	return ioctl(gup_fd, cmd, &g);
+}
+
+/* GUP of device pages migrates private ones back; data survives. */
+TEST_F(hmm, hmm_gup_test)
+{
+	unsigned long npages = 4;
+	size_t psz = self->psz, size = npages * psz;
+	unsigned char m[4];
+	char *p, *buf;
+	int gup_fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
+	if (gup_fd < 0)
+		SKIP(return, "no /sys/kernel/debug/gup_test");
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0xd0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(gup_run(gup_fd, p, GUP_BASIC_TEST, psz, FOLL_WRITE), 0);
+	ASSERT_EQ(gup_run(gup_fd, p + psz, PIN_BASIC_TEST, psz, FOLL_WRITE), 0);
+	ASSERT_EQ(gup_run(gup_fd, p + 2 * psz, PIN_FAST_BENCHMARK, psz,
+			  FOLL_LONGTERM), 0);
+	ASSERT_EQ(gup_run(gup_fd, p + 3 * psz, PIN_LONGTERM_BENCHMARK, psz,
+			  FOLL_WRITE), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	/* Long-term pins always move pages out of device memory. */
+	ASSERT_EQ(m[2], HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(m[3], HMM_DMIRROR_PROT_WRITE);
+	if (!variant->coherent) {
+		ASSERT_EQ(m[0], HMM_DMIRROR_PROT_WRITE);
+		ASSERT_EQ(m[1], HMM_DMIRROR_PROT_WRITE);
+	}
+	ASSERT_EQ(pattern_check(p, size, 0xd0), -1);
+	close(gup_fd);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Device pages shared by fork() can still be taken exclusive after COW. */
+TEST_F(hmm, hmm_cow_in_device)
+{
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	int status;
+	char *p, *buf;
+	pid_t pid;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0xc0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		_exit(pattern_check(p, size, 0xc0) != -1);
+	ASSERT_EQ(wait_bounded(pid, &status, 20), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0xc0), -1);
+	pattern_fill(p, size, 0xc1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0xc1), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* ------------------------------------------------------------------------
+ * New: OOM kill inside a memory cgroup with a live mirror
+ */
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -errno;
+}
+
+static long read_long(const char *path, const char *key)
+{
+	char line[256];
+	long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!key) {
+			val = strtol(line, NULL, 10);
+			break;
+		}
+		if (strncmp(line, key, strlen(key)) == 0 &&
+		    line[strlen(key)] == ' ') {
+			val = strtol(line + strlen(key) + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+/* Make a memory cgroup limited to @max; 0 or a reason to skip. */
+static const char *memcg_create(char *dir, size_t len, const char *max)
+{
+	char path[256];
+
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK)) {
+		mkdir(CGROUP_ROOT, 0755);
+		if (mount("none", CGROUP_ROOT, "cgroup2", 0, NULL))
+			return "cannot mount cgroup2";
+	}
+	/* EBUSY/EINVAL are fine if memory is already enabled. */
+	write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+	snprintf(dir, len, CGROUP_ROOT "/hmm-tests-%d", getpid());
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return "cannot create a cgroup";
+	snprintf(path, sizeof(path), "%s/memory.max", dir);
+	if (write_str(path, max)) {
+		rmdir(dir);
+		return "no memory controller";
+	}
+	snprintf(path, sizeof(path), "%s/memory.swap.max", dir);
+	write_str(path, "0");
+	return NULL;
+}
+
+struct holder {
+	int fd;
+	char *addr;
+	unsigned long npages;
+	unsigned char *m;
+	int stop;		/* set with __atomic_store_n() */
+	int last;
+	unsigned long rounds;
+};
+
+/*
+ * Keep snapshotting a large, untouched range of the victim through its
+ * mirror.  Every snapshot holds a reference on the victim's mm users, so
+ * exit_mmap() is deferred and the OOM reaper, which runs two seconds after
+ * the kill in 6.1, gets to unmap the victim's memory first.
+ */
+static void *holder_fn(void *data)
+{
+	struct holder *h = data;
+
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+		h->last = dev_cmd(h->fd, HMM_DMIRROR_SNAPSHOT, h->addr, h->m,
+				  h->npages, NULL);
+		h->rounds++;
+		if (h->last == -EINVAL)	/* the mm is gone */
+			break;
+	}
+	return NULL;
+}
+
+#define OOM_HOLD_BYTES	0x4000000000UL	/* 256 GiB */
+
+/*
+ * A child with a live mirror and device-touched memory is OOM-killed in a
+ * memory cgroup.  Asserted: it dies of SIGKILL, memory.events counts the
+ * OOM kill, the group empties and memory.current falls back, no step
+ * waits unboundedly, and the sync callback never failed a blockable
+ * update.  If the OOM reaper reached the victim's mm before exit_mmap()
+ * (the parent holds it alive through the mirror for about 4 s), the
+ * device counters must show non-blockable updates, and every -EAGAIN must
+ * have been a non-blockable one; if the victim exited first the reaper
+ * skips it (MMF_OOM_SKIP) and only the rest is asserted, with a note.
+ */
+TEST_F_TIMEOUT(hmm, oom_reaper_nonblock, 180)
+{
+	struct hmm_dmirror_stats before, after;
+	char dir[200], path[300], msg[64];
+	int ctl[2], ready[2], status, cfd;
+	struct holder h = { 0 };
+	const char *why;
+	pthread_t th;
+	long cur;
+	pid_t pid;
+	int pidfd, i, n;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	why = memcg_create(dir, sizeof(dir), "64M");
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(pipe(ctl), 0);
+	ASSERT_EQ(pipe(ready), 0);
+	ASSERT_EQ(dev_stats(self->fd, &before), 0);
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		size_t sz = 4UL << 20;
+		char *p, *big, *buf, c;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+		if (write_str(path, "0"))
+			_exit(20);
+		fd = dev_open(variant->node);
+		p = map_anon(sz, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+		big = map_anon(OOM_HOLD_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_NORESERVE);
+		buf = malloc(sz);
+		if (fd < 0 || p == MAP_FAILED || big == MAP_FAILED || !buf)
+			_exit(21);
+		pattern_fill(buf, sz, 1);
+		if (dev_cmd(fd, HMM_DMIRROR_WRITE, p, buf, sz / psize(), NULL))
+			_exit(22);
+		if (dev_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+			    sz / psize() / 2, NULL))
+			_exit(23);
+		snprintf(msg, sizeof(msg), "%d %lx", fd, (unsigned long)big);
+		if (write(ready[1], msg, sizeof(msg)) != sizeof(msg))
+			_exit(24);
+		if (read(ctl[0], &c, 1) != 1)
+			_exit(25);
+		/* Allocate until the memcg OOM killer stops us. */
+		for (i = 0; i < 1024; i++) {
+			char *q = map_anon(1UL << 20, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE);
+
+			if (q == MAP_FAILED)
+				_exit(26);
+			memset(q, i, 1UL << 20);
+		}
+		_exit(27);
+	}
+	close(ctl[0]);
+	close(ready[1]);
+	ASSERT_EQ(read(ready[0], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	n = sscanf(msg, "%d %lx", &cfd, (unsigned long *)&h.addr);
+	ASSERT_EQ(n, 2);
+
+	pidfd = syscall(__NR_pidfd_open, pid, 0);
+	h.fd = pidfd < 0 ? -1 : syscall(__NR_pidfd_getfd, pidfd, cfd, 0);
+	h.npages = OOM_HOLD_BYTES / self->psz;
+	h.m = malloc(h.npages);
+	ASSERT_NE(h.m, NULL);
+	if (h.fd >= 0) {
+		n = pthread_create(&th, NULL, holder_fn, &h);
+		ASSERT_EQ(n, 0);
+	} else {
+		TH_LOG("pidfd_getfd unavailable: no reaper window");
+	}
+
+	ASSERT_EQ(write(ctl[1], "g", 1), 1);
+	ASSERT_EQ(wait_bounded(pid, &status, 90), pid);
+	ASSERT_TRUE(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGKILL);
+
+	if (h.fd >= 0) {
+		/* Give the OOM reaper (2 s delay) its chance, bounded. */
+		sleep(4);
+		__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		close(h.fd);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+
+	snprintf(path, sizeof(path), "%s/memory.events", dir);
+	ASSERT_GE(read_long(path, "oom_kill"), 1);
+	snprintf(path, sizeof(path), "%s/memory.current", dir);
+	for (i = 0; i < 100; i++) {
+		cur = read_long(path, NULL);
+		if (cur >= 0 && cur < (8L << 20))
+			break;
+		usleep(50000);
+	}
+	ASSERT_LT(cur, 8L << 20);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	ASSERT_EQ(read_long(path, NULL), -1);	/* empty file */
+	ASSERT_EQ(rmdir(dir), 0);
+
+	ASSERT_EQ(dev_stats(self->fd, &after), 0);
+	ASSERT_GT(after.device.syncs, before.device.syncs);
+	ASSERT_LE(after.device.eagain - before.device.eagain,
+		  after.device.nonblockable - before.device.nonblockable);
+	if (after.device.nonblockable == before.device.nonblockable) {
+		TH_LOG("OOM reaper did not reach the mirror (victim exited first, %lu rounds)",
+		       h.rounds);
+	} else {
+		TH_LOG("non-blockable updates: %llu, -EAGAIN: %llu",
+		       (unsigned long long)(after.device.nonblockable -
+					    before.device.nonblockable),
+		       (unsigned long long)(after.device.eagain -
+					    before.device.eagain));
+	}
+	free(h.m);
+	close(ctl[1]);
+	close(ready[0]);
+}
+
+/* ------------------------------------------------------------------------
+ * New: device reads racing CPU page table changes
+ */
+
+enum race_kind { RACE_MPROTECT, RACE_REMAP, RACE_DONTNEED, RACE_FORK };
+
+struct race {
+	pthread_mutex_t lock;
+	int stop;		/* set with __atomic_store_n() */
+	enum race_kind kind;
+	char *p;
+	size_t psz;
+	unsigned long npages;
+	uint64_t gen;		/* last generation written, under @lock */
+	unsigned long ops;
+	int err;
+};
+
+static void race_write_page(struct race *r, unsigned long i, uint64_t gen)
+{
+	__atomic_store_n((uint64_t *)(r->p + i * r->psz), gen, __ATOMIC_RELAXED);
+}
+
+static void *race_cpu(void *data)
+{
+	struct race *r = data;
+	unsigned int seed = 1;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		unsigned long k = rand_r(&seed) % r->npages;
+		char *page = r->p + k * r->psz;
+		int fds[2];
+		pid_t pid;
+
+		pthread_mutex_lock(&r->lock);
+		switch (r->kind) {
+		case RACE_MPROTECT:
+			/* The CPU writer is kept out while read-only. */
+			if (mprotect(r->p, r->npages * r->psz, PROT_READ))
+				r->err = errno;
+			usleep(50);
+			if (mprotect(r->p, r->npages * r->psz,
+				     PROT_READ | PROT_WRITE))
+				r->err = errno;
+			break;
+		case RACE_REMAP:
+			if (munmap(page, r->psz) ||
+			    mmap(page, r->psz, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				 -1, 0) == MAP_FAILED)
+				r->err = errno;
+			race_write_page(r, k, r->gen);
+			break;
+		case RACE_DONTNEED:
+			if (madvise(page, r->psz, MADV_DONTNEED))
+				r->err = errno;
+			race_write_page(r, k, r->gen);
+			break;
+		case RACE_FORK:
+			/* The child keeps the pages shared (COW) a while. */
+			if (pipe(fds)) {
+				r->err = errno;
+				break;
+			}
+			pid = fork();
+			if (pid == 0) {
+				char c;
+
+				close(fds[1]);
+				_exit(read(fds[0], &c, 1) < 0);
+			}
+			close(fds[0]);
+			pthread_mutex_unlock(&r->lock);
+			usleep(200);
+			close(fds[1]);
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+			else
+				r->err = errno;
+			pthread_mutex_lock(&r->lock);
+			break;
+		}
+		r->ops++;
+		pthread_mutex_unlock(&r->lock);
+		sched_yield();
+	}
+	return NULL;
+}
+
+/*
+ * Main side of a race: write generation N to every page from the CPU, then
+ * read through the device.  Every page must hold a generation >= N (or 0
+ * where the racing thread just discarded the page), never an older one:
+ * that would be data from a page the device should have forgotten.
+ */
+static void race_run(struct __test_metadata *_metadata, int fd,
+		     enum race_kind kind)
+{
+	struct race r = { .kind = kind, .npages = 32 };
+	unsigned long i, it, reads = 0;
+	double end = now_sec() + 4;
+	uint64_t *buf, start;
+	pthread_t th;
+	int ret;
+
+	r.psz = psize();
+	pthread_mutex_init(&r.lock, NULL);
+	r.p = map_anon(r.npages * r.psz, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(r.p, MAP_FAILED);
+	buf = malloc(r.npages * r.psz);
+	ASSERT_NE(buf, NULL);
+	ASSERT_EQ(pthread_create(&th, NULL, race_cpu, &r), 0);
+
+	for (it = 0; it < 400 && now_sec() < end; it++) {
+		pthread_mutex_lock(&r.lock);
+		start = ++r.gen;
+		for (i = 0; i < r.npages; i++)
+			race_write_page(&r, i, start);
+		pthread_mutex_unlock(&r.lock);
+
+		ret = dev_cmd(fd, HMM_DMIRROR_READ, r.p, buf, r.npages, NULL);
+		if (kind == RACE_REMAP && ret == -EFAULT)
+			continue;	/* hit the unmapped window */
+		if (ret) {
+			__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+			pthread_join(th, NULL);
+			ASSERT_EQ(ret, 0);
+		}
+		reads++;
+		for (i = 0; i < r.npages; i++) {
+			uint64_t v = buf[i * r.psz / sizeof(*buf)];
+
+			if (v == 0 && (kind == RACE_REMAP ||
+				       kind == RACE_DONTNEED))
+				continue;
+			if (v < start || v > r.gen) {
+				__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+				pthread_join(th, NULL);
+				TH_LOG("page %lu: generation %llu, wrote %llu",
+				       i, (unsigned long long)v,
+				       (unsigned long long)start);
+				ASSERT_TRUE(0);
+			}
+		}
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	ASSERT_EQ(r.err, 0);
+	ASSERT_GT(r.ops, 0);
+	ASSERT_GT(reads, 0);
+	free(buf);
+	munmap(r.p, r.npages * r.psz);
+}
+
+/* Device reads racing mprotect() never see a stale generation. */
+TEST_F_TIMEOUT(hmm, race_mprotect, 60)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	race_run(_metadata, self->fd, RACE_MPROTECT);
+}
+
+/* Device reads racing munmap()+mmap(MAP_FIXED) never see a stale page. */
+TEST_F_TIMEOUT(hmm, race_munmap_mmap, 60)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	race_run(_metadata, self->fd, RACE_REMAP);
+}
+
+/* Device reads racing MADV_DONTNEED never see a discarded page. */
+TEST_F_TIMEOUT(hmm, race_dontneed, 60)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	race_run(_metadata, self->fd, RACE_DONTNEED);
+}
+
+/* Device reads racing fork() (COW breaks) never see the old copy. */
+TEST_F_TIMEOUT(hmm, race_fork, 60)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	race_run(_metadata, self->fd, RACE_FORK);
+}
+
+struct wrace {
+	char *p;
+	size_t size;
+	int stop;		/* set with __atomic_store_n() */
+};
+
+static void *wrace_unmap(void *data)
+{
+	struct wrace *w = data;
+
+	usleep(rand() % 300);
+	/* Replace the range by fresh zero pages the device never mapped. */
+	mmap(w->p, w->size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	return NULL;
+}
+
+/*
+ * Device writes racing a MAP_FIXED replacement of the range: each new page
+ * holds zeroes or the device's complete page, written after the switch;
+ * never a torn mix that would show a write split across the old page.
+ */
+TEST_F_TIMEOUT(hmm, race_write_remap, 60)
+{
+	unsigned long npages = 16, i, it;
+	size_t psz = self->psz, size = npages * psz;
+	struct wrace w = { .size = size };
+	pthread_t th;
+	char *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	for (i = 0; i < npages; i++)
+		pattern_fill(buf + i * psz, psz, 0x10000 * (i + 1));
+	for (it = 0; it < 60; it++) {
+		w.p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+		ASSERT_NE(w.p, MAP_FAILED);
+		ASSERT_EQ(pthread_create(&th, NULL, wrace_unmap, &w), 0);
+		ret = dev_cmd(self->fd, HMM_DMIRROR_WRITE, w.p, buf, npages,
+			      NULL);
+		pthread_join(th, NULL);
+		ASSERT_EQ(ret, 0);
+		for (i = 0; i < npages; i++) {
+			uint32_t *q = (uint32_t *)(w.p + i * psz);
+
+			if (q[0] == 0 && q[psz / 4 - 1] == 0)
+				continue;
+			ASSERT_EQ(pattern_check(q, psz, 0x10000 * (i + 1)), -1);
+		}
+		/* The device must not keep a mapping of the old pages. */
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, w.p, buf + 0,
+				  0 + 1, NULL), 0);
+		ASSERT_EQ(memcmp(buf, w.p, psz), 0);
+		pattern_fill(buf, psz, 0x10000);
+		munmap(w.p, size);
+	}
+	free(buf);
+}
+
+/* ------------------------------------------------------------------------
+ * New: several mirrors of one mm
+ */
+
+static uint64_t ev(const struct hmm_dmirror_counters *c, int e)
+{
+	return c->events[e];
+}
+
+/* Both devices' mirrors see an munmap; closing one leaves the other. */
+TEST_F(hmm2, mirrors_all_invalidated)
+{
+	struct hmm_dmirror_stats a0, a1, b0, b1;
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	char *p, *q, *buf;
+
+	if (self->fd0 < 0 || self->fd1 < 0)
+		SKIP(return, "/dev/hmm_dmirror%d/%d absent",
+		     variant->node0, variant->node1);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	q = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_NE(q, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 1);
+	pattern_fill(q, size, 2);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd1, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_READ, q, buf, npages, NULL), 0);
+	ASSERT_EQ(dev_stats(self->fd0, &a0), 0);
+	ASSERT_EQ(dev_stats(self->fd1, &a1), 0);
+	ASSERT_EQ(munmap(p, size), 0);
+	ASSERT_EQ(dev_stats(self->fd0, &b0), 0);
+	ASSERT_EQ(dev_stats(self->fd1, &b1), 0);
+	ASSERT_GT(ev(&b0.mirror, HMM_DMIRROR_EVENT_UNMAP),
+		  ev(&a0.mirror, HMM_DMIRROR_EVENT_UNMAP));
+	ASSERT_GT(ev(&b1.mirror, HMM_DMIRROR_EVENT_UNMAP),
+		  ev(&a1.mirror, HMM_DMIRROR_EVENT_UNMAP));
+	/* The device counters include the mirror's. */
+	ASSERT_GE(b0.device.syncs, b0.mirror.syncs);
+	/* Dropping the second mirror does not disturb the first. */
+	ASSERT_EQ(close(self->fd1), 0);
+	self->fd1 = -1;
+	pattern_fill(q, size, 3);
+	ASSERT_EQ(dev_cmd(self->fd0, HMM_DMIRROR_READ, q, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 3), -1);
+	ASSERT_EQ(mprotect(q, size, PROT_READ), 0);
+	ASSERT_EQ(dev_stats(self->fd0, &a0), 0);
+	ASSERT_GT(ev(&a0.mirror, HMM_DMIRROR_EVENT_PROTECTION),
+		  ev(&b0.mirror, HMM_DMIRROR_EVENT_PROTECTION));
+	free(buf);
+	munmap(q, size);
+}
+
+/* Two opens of one node: both invalidated; each closes independently. */
+TEST_F(hmm, two_opens_invalidate)
+{
+	struct hmm_dmirror_stats a0, a1, b0, b1;
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+	int fd2;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd2 = dev_open(variant->node);
+	ASSERT_GE(fd2, 0);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 8);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(dev_cmd(fd2, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(dev_stats(self->fd, &a0), 0);
+	ASSERT_EQ(dev_stats(fd2, &a1), 0);
+	ASSERT_EQ(madvise(p, size, MADV_DONTNEED), 0);
+	ASSERT_EQ(dev_stats(self->fd, &b0), 0);
+	ASSERT_EQ(dev_stats(fd2, &b1), 0);
+	ASSERT_GT(ev(&b0.mirror, HMM_DMIRROR_EVENT_CLEAR),
+		  ev(&a0.mirror, HMM_DMIRROR_EVENT_CLEAR));
+	ASSERT_GT(ev(&b1.mirror, HMM_DMIRROR_EVENT_CLEAR),
+		  ev(&a1.mirror, HMM_DMIRROR_EVENT_CLEAR));
+	/* Same node: both see the same device-wide totals. */
+	ASSERT_EQ(b0.device.syncs, b1.device.syncs);
+	/* The dropped pages read as zero through both mirrors. */
+	ASSERT_EQ(dev_cmd(fd2, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(buf[0], 0);
+	ASSERT_EQ(close(fd2), 0);
+	pattern_fill(p, size, 9);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 9), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Each kind of CPU page table change is counted under its own event. */
+TEST_F(hmm, stats_events)
+{
+	struct hmm_dmirror_stats a, b;
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	memset(p, 1, size);
+	ASSERT_EQ(dev_stats(self->fd, &a), 0);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(madvise(p, size, MADV_DONTNEED), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(munmap(p, size), 0);
+	ASSERT_EQ(dev_stats(self->fd, &b), 0);
+	ASSERT_GT(ev(&b.mirror, HMM_DMIRROR_EVENT_PROTECTION),
+		  ev(&a.mirror, HMM_DMIRROR_EVENT_PROTECTION));
+	ASSERT_GT(ev(&b.mirror, HMM_DMIRROR_EVENT_CLEAR),
+		  ev(&a.mirror, HMM_DMIRROR_EVENT_CLEAR));
+	ASSERT_GT(ev(&b.mirror, HMM_DMIRROR_EVENT_MIGRATE),
+		  ev(&a.mirror, HMM_DMIRROR_EVENT_MIGRATE));
+	ASSERT_GT(ev(&b.mirror, HMM_DMIRROR_EVENT_UNMAP),
+		  ev(&a.mirror, HMM_DMIRROR_EVENT_UNMAP));
+	/* Nothing here is an OOM reap: every update could block. */
+	ASSERT_EQ(b.mirror.nonblockable, a.mirror.nonblockable);
+	ASSERT_EQ(b.mirror.eagain, 0);
+	free(buf);
+}
+
+/* Unknown commands fail with ENOTTY, bad ranges with EINVAL. */
+TEST_F(hmm, bad_commands)
+{
+	struct hmm_dmirror_cmd cmd;
+	char *p;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	memset(&cmd, 0, sizeof(cmd));
+	ASSERT_EQ(ioctl(self->fd, _IOWR('H', 0x7f, struct hmm_dmirror_cmd),
+			&cmd), -1);
+	ASSERT_EQ(errno, ENOTTY);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p + 1, p, 1, NULL),
+		  -EINVAL);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, p, 0, NULL), -EINVAL);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, p, ~0UL, NULL),
+		  -EINVAL);
+	munmap(p, self->psz);
+}
+
+/* ------------------------------------------------------------------------
+ * New: what /proc shows of device memory
+ */
+
+/* Device private pages are swap-type entries in pagemap, present after. */
+TEST_F(hmm, pagemap_device_entries)
+{
+	unsigned long npages = 4, i;
+	size_t size = npages * self->psz;
+	uint64_t ent;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	memset(p, 0x5a, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	for (i = 0; i < npages; i++) {
+		ent = pagemap_entry(p + i * self->psz);
+		if (variant->coherent) {
+			ASSERT_TRUE(ent & PM_PRESENT);
+		} else {
+			ASSERT_TRUE(ent & PM_SWAP);
+			ASSERT_FALSE(ent & PM_PRESENT);
+		}
+	}
+	/* A CPU touch brings the page back: present again. */
+	ASSERT_EQ(p[0], 0x5a);
+	ent = pagemap_entry(p);
+	ASSERT_TRUE(ent & PM_PRESENT);
+	ASSERT_FALSE(ent & PM_SWAP);
+	free(buf);
+	munmap(p, size);
+}
+
+/*
+ * smaps of 6.1 counts device private pages as resident (smaps_pte_entry()
+ * accounts the page of a pfn swap entry) and never as Swap.
+ */
+TEST_F(hmm, smaps_device_pages)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	memset(p, 1, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(smaps_field(p, "Rss"), (long)(size >> 10));
+	ASSERT_EQ(smaps_field(p, "Anonymous"), (long)(size >> 10));
+	ASSERT_EQ(smaps_field(p, "Swap"), 0);
+	free(buf);
+	munmap(p, size);
+}
+
+/* mprotect(PROT_READ) on device pages: device writes EPERM, CPU reads OK. */
+TEST_F(hmm, mprotect_device_pages)
+{
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	unsigned char m[8];
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0xe0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	ASSERT_EQ(m[0], (variant->coherent ?
+			 HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
+			 HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL) |
+			HMM_DMIRROR_PROT_READ);
+	pattern_fill(buf, size, 0xe1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL),
+		  -EPERM);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0xe0), -1);
+	ASSERT_EQ(pattern_check(p, size, 0xe0), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/* ------------------------------------------------------------------------
+ * New: file, fork, exit, mremap, THP split, hugetlbfs
+ */
+
+/* Device writes to a shared tmpfs mapping survive munmap + fsync. */
+TEST_F(hmm, file_shared_write_fsync)
+{
+	unsigned long npages = 32;
+	size_t size = npages * self->psz;
+	char *p, *buf;
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = tmpfile_sized(size);
+	ASSERT_GE(fd, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(buf, size, 0xf11e);
+	/* The pages are not even in the page cache yet: the device faults. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(munmap(p, size), 0);
+	ASSERT_EQ(fsync(fd), 0);
+	memset(buf, 0, size);
+	ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+	ASSERT_EQ(read(fd, buf, size), (ssize_t)size);
+	ASSERT_EQ(pattern_check(buf, size, 0xf11e), -1);
+	free(buf);
+	close(fd);
+}
+
+/* fork() with pages in device memory: both sides keep their own data. */
+TEST_F(hmm, fork_cow_device_pages)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	int status;
+	char *p, *buf;
+	pid_t pid;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0xf0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (pattern_check(p, size, 0xf0) != -1)
+			_exit(1);
+		pattern_fill(p, size, 0xf1);
+		_exit(pattern_check(p, size, 0xf1) != -1 ? 2 : 0);
+	}
+	ASSERT_EQ(wait_bounded(pid, &status, 20), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	/* The device, then the CPU, still see the parent's data. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0xf0), -1);
+	ASSERT_EQ(pattern_check(p, size, 0xf0), -1);
+	/* And a device write after the fork breaks COW for the parent only. */
+	pattern_fill(buf, size, 0xf2);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(p, size, 0xf2), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+struct exit_arg {
+	int node;
+};
+
+static int child_exit_on_device(void *data)
+{
+	struct exit_arg *a = data;
+	size_t size = 64 * psize();
+	char *p, *buf;
+	int fd;
+
+	fd = dev_open(a->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	buf = malloc(size);
+	if (fd < 0 || p == MAP_FAILED || !buf)
+		return 10;
+	memset(p, 3, size);
+	if (dev_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 64, NULL))
+		return 11;
+	/* Exit with pages on the device and the mirror still open. */
+	return 0;
+}
+
+/* A process exiting with device pages frees them; the node stays sane. */
+TEST_F(hmm, exit_with_device_pages)
+{
+	struct hmm_dmirror_stats a, b;
+	struct exit_arg arg = { .node = variant->node };
+	char *p;
+	int i;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	ASSERT_EQ(dev_stats(self->fd, &a), 0);
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(run_child(child_exit_on_device, &arg, 20), 0);
+	ASSERT_EQ(dev_stats(self->fd, &b), 0);
+	/* Teardown reached each child's mirror as a RELEASE or an UNMAP. */
+	ASSERT_GE(ev(&b.device, HMM_DMIRROR_EVENT_RELEASE) +
+		  ev(&b.device, HMM_DMIRROR_EVENT_UNMAP) -
+		  ev(&a.device, HMM_DMIRROR_EVENT_RELEASE) -
+		  ev(&a.device, HMM_DMIRROR_EVENT_UNMAP), 5);
+	/* No device page is left pinned by the dead processes. */
+	p = map_anon(self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_RELEASE, p, NULL, 1, NULL), 0);
+	munmap(p, self->psz);
+}
+
+/* After mremap the device finds the data at the new address only. */
+TEST_F(hmm, mremap_mirrored)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *q, *target, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	target = map_anon(size, PROT_NONE, MAP_PRIVATE);
+	ASSERT_NE(target, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x3e3e);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	/* Half of it lives in device memory when the move happens. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+			  npages / 2, NULL), 0);
+	q = mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	ASSERT_EQ(q, target);
+	memset(buf, 0, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, q, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0x3e3e), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL),
+		  -EFAULT);
+	ASSERT_EQ(pattern_check(q, size, 0x3e3e), -1);
+	free(buf);
+	munmap(q, size);
+}
+
+/* Map a THP the device mirrors; 0 if it really is PMD mapped. */
+static int thp_setup(int fd, size_t psz, char **p, void **base,
+		     size_t *base_size, char *buf)
+{
+	unsigned long npages = PMD_BYTES / psz;
+	unsigned char *m = malloc(npages);
+	int ret = -1;
+
+	*p = map_aligned(PMD_BYTES, base, base_size);
+	if (*p == MAP_FAILED || !m)
+		goto out;
+	madvise(*p, PMD_BYTES, MADV_HUGEPAGE);
+	pattern_fill(*p, PMD_BYTES, 0x7707);
+	if (dev_cmd(fd, HMM_DMIRROR_READ, *p, buf, npages, NULL))
+		goto out;
+	if (dev_cmd(fd, HMM_DMIRROR_SNAPSHOT, *p, m, npages, NULL))
+		goto out;
+	ret = (m[0] & HMM_DMIRROR_PROT_PMD) ? 0 : 1;
+out:
+	free(m);
+	return ret;
+}
+
+/* Partial munmap of a mirrored THP splits it; the rest stays readable. */
+TEST_F(hmm, thp_split_munmap)
+{
+	size_t half = PMD_BYTES / 2, base_size;
+	unsigned long npages = PMD_BYTES / self->psz;
+	unsigned char *m;
+	void *base;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(PMD_BYTES);
+	m = malloc(npages);
+	ASSERT_NE(buf, NULL);
+	ASSERT_NE(m, NULL);
+	ret = thp_setup(self->fd, self->psz, &p, &base, &base_size, buf);
+	ASSERT_GE(ret, 0);
+	if (ret)
+		SKIP(goto out, "no THP allocated");
+	ASSERT_EQ(munmap(p + half, half), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages / 2,
+			  NULL), 0);
+	ASSERT_EQ(m[0] & HMM_DMIRROR_PROT_PMD, 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages / 2,
+			  NULL), 0);
+	ASSERT_EQ(pattern_check(buf, half, 0x7707), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p + half, buf, 1, NULL),
+		  -EFAULT);
+out:
+	free(m);
+	free(buf);
+	munmap(base, base_size);
+}
+
+/* MADV_NOHUGEPAGE + zapping one page of a mirrored THP splits the PMD. */
+TEST_F(hmm, thp_split_nohugepage)
+{
+	unsigned long npages = PMD_BYTES / self->psz;
+	size_t base_size;
+	uint32_t *w;
+	unsigned char *m;
+	void *base;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(PMD_BYTES);
+	m = malloc(npages);
+	ASSERT_NE(buf, NULL);
+	ASSERT_NE(m, NULL);
+	ret = thp_setup(self->fd, self->psz, &p, &base, &base_size, buf);
+	ASSERT_GE(ret, 0);
+	if (ret)
+		SKIP(goto out, "no THP allocated");
+	ASSERT_EQ(madvise(p, PMD_BYTES, MADV_NOHUGEPAGE), 0);
+	ASSERT_EQ(madvise(p + self->psz, self->psz, MADV_DONTNEED), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	w = (uint32_t *)buf;
+	ASSERT_EQ(pattern_check(buf, self->psz, 0x7707), -1);
+	ASSERT_EQ(w[self->psz / 4], 0);
+	ASSERT_EQ(pattern_check(buf + 2 * self->psz,
+				PMD_BYTES - 2 * self->psz,
+				0x7707 + 2 * self->psz / 4), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	ASSERT_EQ(m[0], HMM_DMIRROR_PROT_WRITE);
+out:
+	free(m);
+	free(buf);
+	munmap(base, base_size);
+}
+
+/* hugetlbfs cannot migrate to the device; it stays mirrored in place. */
+TEST_F(hmm, hugetlbfs_migrate)
+{
+	size_t size = PMD_BYTES;
+	unsigned long npages = size / self->psz;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB);
+	if (p == MAP_FAILED)
+		SKIP(return, "no hugetlb page available");
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	pattern_fill(p, size, 0x4e4e);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), -EINVAL);
+	ASSERT_EQ(pagemap_entry(p) & PM_SWAP, 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(pattern_check(buf, size, 0x4e4e), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+TEST_HARNESS_MAIN
