@@ -10,7 +10,9 @@
 #                                 against the base's own uapi header, so it
 #                                 checks our kernel against upstream's ABI;
 #   /tests/selftests/             the VARIANT tree's hmm-tests.c (ours once
-#                                 the series replaces it) and test_hmm.sh.
+#                                 the series replaces it) and test_hmm.sh;
+#   /tests/reload/hmm-reload      scripts/guest/hmm-reload.c: module
+#                                 load/unload cycles with device pages live.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -33,21 +35,29 @@ cp -a "$obj/modinst/lib/modules" "$root/lib/"
 cflags=(-O2 -Wall -static -no-pie -isystem "$obj/usr/include")
 ldlibs=(-lrt -lpthread)
 
-build_test()	# TREE SOURCE OUTPUT
+# build_test TREE SOURCE OUTPUT [harness]: TREE gives the include paths;
+# "harness" wraps a kselftest_harness program in harness-filter.c so the
+# guest can run a subset ($HMMH_FILTER), the program itself unmodified.
+build_test()
 {
-	local tree=$1 srcf=$2 out=$3
+	local tree=$1 srcf=$2 out=$3 what=(${4:+-DHMMH_SOURCE=\"$2\" "$ROOT/scripts/guest/harness-filter.c"})
 
+	[ "${#what[@]}" -gt 0 ] || what=("$srcf")
 	if ! gcc "${cflags[@]}" -I "$tree" -I "$tree/tools/testing/selftests" \
-		"$tree/$srcf" "${ldlibs[@]}" -o "$out" >"$out.log" 2>&1; then
+		"${what[@]}" "${ldlibs[@]}" -o "$out" >"$out.log" 2>&1; then
 		cat "$out.log" >&2
-		die "cannot build $tree/$srcf"
+		die "cannot build $srcf"
 	fi
 	[ -s "$out.log" ] && log "warnings building $srcf: see $out.log"
 	mv "$out.log" "$guest/$(basename "$out").$(basename "$(dirname "$out")").log"
 }
 
-build_test "$BASE_DIR" tools/testing/selftests/vm/hmm-tests.c "$root/tests/conformance/hmm-tests"
-build_test "$src" tools/testing/selftests/vm/hmm-tests.c "$root/tests/selftests/hmm-tests"
+build_test "$BASE_DIR" "$BASE_DIR/tools/testing/selftests/vm/hmm-tests.c" "$root/tests/conformance/hmm-tests" harness
+build_test "$src" "$src/tools/testing/selftests/vm/hmm-tests.c" "$root/tests/selftests/hmm-tests" harness
+# Load/unload cycles with device pages mapped (built against the tree's
+# uapi header).
+mkdir -p "$root/tests/reload"
+build_test "$src" "$ROOT/scripts/guest/hmm-reload.c" "$root/tests/reload/hmm-reload"
 if [ "$variant" = ours ] && [ -f "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" ]; then
 	install -m 0755 "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" "$root/tests/selftests/test_hmm.sh"
 fi

@@ -14,7 +14,8 @@
 #   pristine     the unmodified base passes its own hmm-tests (THP madvise)
 #   callers      every in-tree HMM caller (amdgpu, amdkfd, nouveau, RDMA
 #                ODP) compiles warning-free against our hmm.h
-#   ours         our kernel: KUnit, our selftests, the base's hmm-tests
+#   ours         our kernel: KUnit, our selftests, the base's hmm-tests,
+#                20 test_hmm load/unload cycles with device pages live
 #   debug        the same tests on a debug kernel (configs/debug.config:
 #                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...)
 #   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
@@ -104,13 +105,13 @@ for s in "${steps[@]}"; do
 		;;
 	ours)
 		kernel ours || continue
-		stages=selftests,conformance
+		stages=selftests,conformance,reload
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		guest ours "$stages" -t 1800
 		;;
 	debug)
 		kernel ours debug || continue
-		stages=selftests,conformance
+		stages=selftests,conformance,reload
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		guest ours-debug "$stages" -f debug -t 2700
 		;;

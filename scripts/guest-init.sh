@@ -3,7 +3,7 @@
 #
 # /init of the test guest.  Reads what to do from the kernel command line:
 #   hmmh.stages=a,b,...  stages to run, in order (kunit conformance selftests
-#                        demo shell inject)
+#                        reload demo shell inject)
 #   hmmh.thp=MODE        transparent_hugepage/enabled (default madvise)
 #   hmmh.filter=t1,t2    only these kselftest tests (fixture.variant.test)
 #   hmmh.inject=KIND     harness self-test: fail, panic or hang
@@ -59,11 +59,8 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 fi
 echo 1 >/proc/sys/kernel/panic_on_oops 2>/dev/null
 
-# kselftest arguments for hmmh.filter
-kargs=
-for t in $(echo "$filter" | tr , ' '); do
-	kargs="$kargs -r $t"
-done
+# The test programs are wrapped in harness-filter.c: only these run.
+export HMMH_FILTER="$filter"
 
 # run_kselftest STAGE BINARY: the device module loaded around one binary.
 run_kselftest()
@@ -75,8 +72,7 @@ run_kselftest()
 		say "HMMH-END $1 rc=125"
 		return
 	fi
-	# shellcheck disable=SC2086
-	"$2" $kargs >"$out" 2>&1
+	"$2" >"$out" 2>&1
 	rc=$?
 	modprobe -r test_hmm || rc=126
 	say "HMMH-END $1 rc=$rc"
@@ -96,19 +92,22 @@ for stage in $stages; do
 	selftests)
 		if [ -x /tests/selftests/test_hmm.sh ]; then
 			say "HMMH-BEGIN selftests"
-			/tests/selftests/test_hmm.sh $kargs >"$out" 2>&1
+			/tests/selftests/test_hmm.sh >"$out" 2>&1
 			say "HMMH-END selftests rc=$?"
 		else
 			run_kselftest selftests /tests/selftests/hmm-tests
 		fi
 		;;
+	reload)
+		say "HMMH-BEGIN reload"
+		/tests/reload/hmm-reload 20 >"$out" 2>&1
+		say "HMMH-END reload rc=$?"
+		;;
 	demo)
 		say "HMMH-BEGIN demo"
 		modprobe test_hmm && ls -l /dev/hmm_dmirror* >"$out"
-		/tests/conformance/hmm-tests -r hmm.hmm_device_private.anon_read \
-			-r hmm.hmm_device_private.migrate \
-			-r hmm.hmm_device_private.migrate_fault \
-			-r hmm2.hmm2_device_private.snapshot >"$out" 2>&1
+		HMMH_FILTER=hmm.hmm_device_private.anon_read,hmm.hmm_device_private.migrate,hmm.hmm_device_private.migrate_fault,hmm2.hmm2_device_private.snapshot \
+			/tests/conformance/hmm-tests >"$out" 2>&1
 		rc=$?
 		modprobe -r test_hmm || rc=126
 		say "HMMH-END demo rc=$rc"
