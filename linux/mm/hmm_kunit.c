@@ -2,16 +2,32 @@
 /*
  * KUnit suite "hmm": the driver encoded pfn helpers of include/linux/hmm.h,
  * the fixed format of hmm_range_fault(), and the sequence rules that decide
- * whether hmm_vma_range_done() accepts a snapshot.  The cases need no mm.
+ * whether hmm_vma_range_done() accepts a snapshot; those cases need no mm.
+ * The end-to-end cases ("e2e") build an mm of their own, register a fake
+ * mirror on it and run hmm_vma_get_pfns(), hmm_vma_fault() and
+ * hmm_vma_range_done() on its real page tables, with real invalidations
+ * (madvise, munmap, a non-blockable start, exit_mmap()).  They use
+ * mm_alloc(), arch_pick_mmap_layout() and do_madvise(), which are not
+ * exported: the suite is built in (CONFIG_HMM_KUNIT_TEST depends on
+ * KUNIT=y).
  */
 
 #define pr_fmt(fmt) "hmm_kunit: " fmt
 
 #include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 /**
  * struct hmm_test_enc - one driver encoding to exercise
@@ -458,6 +474,1240 @@ static void hmm_test_done_finishes_range(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, range.notifier);
 }
 
+/*
+ * End-to-end cases.  Each case builds an mm of its own (a KUnit case runs in
+ * a kthread without one), maps anonymous memory into it with vm_mmap(),
+ * registers a fake mirror and runs hmm_vma_get_pfns() / hmm_vma_fault() on
+ * the real page tables.  The mm is dropped in the case body: the final
+ * mmput() runs exit_mmap(), which also sends the mirror's release.
+ *
+ * The fake mirror and the context live in kzalloc() memory that is only
+ * freed once the mirror is unregistered, so a case aborted by a failed
+ * ASSERT leaks it instead of leaving a freed mirror on a live mm.
+ */
+
+/* Driver encoding: flags in the low bits, order field, pfn at bit 12. */
+#define HMM_E2E_VALID		BIT_ULL(0)
+#define HMM_E2E_WRITE		BIT_ULL(1)
+#define HMM_E2E_DEVPRIV		BIT_ULL(2)
+#define HMM_E2E_ERROR		BIT_ULL(3)
+#define HMM_E2E_NONE		BIT_ULL(4)
+#define HMM_E2E_SPECIAL		BIT_ULL(5)
+#define HMM_E2E_ORDER_MASK	GENMASK_ULL(10, 6)
+#define HMM_E2E_PFN_SHIFT	12
+/* Written into entries before a walk: looks like nothing the walk writes. */
+#define HMM_E2E_POISON		(0xdead0ULL << HMM_E2E_PFN_SHIFT)
+
+#define HMM_E2E_MAX_PAGES	(PMD_SIZE >> PAGE_SHIFT)
+
+static const u64 hmm_e2e_flags[HMM_PFN_FLAG_MAX] = {
+	[HMM_PFN_VALID]		 = HMM_E2E_VALID,
+	[HMM_PFN_WRITE]		 = HMM_E2E_WRITE,
+	[HMM_PFN_DEVICE_PRIVATE] = HMM_E2E_DEVPRIV,
+};
+
+static const u64 hmm_e2e_values[HMM_PFN_VALUE_MAX] = {
+	[HMM_PFN_ERROR]		= HMM_E2E_ERROR,
+	[HMM_PFN_NONE]		= HMM_E2E_NONE,
+	[HMM_PFN_SPECIAL]	= HMM_E2E_SPECIAL,
+};
+
+/**
+ * struct hmm_test_mirror - fake device mirror
+ * @mirror: the registered mirror
+ * @lock: the "device page table lock": taken by the sync callback and
+ *	around hmm_vma_range_done()
+ * @syncs: completed sync_cpu_device_pagetables() calls
+ * @eagain: non-blockable calls that returned -EAGAIN
+ * @releases: release() calls
+ * @release_events: sync calls with HMM_UPDATE_RELEASE
+ * @release_nonblock: of those, calls that were not blockable
+ * @in_cb: sync callbacks running right now
+ * @delay_us: time a blockable sync callback sleeps, to widen races
+ * @last_event: event of the last completed sync (under @lock)
+ * @last_blockable: blockable flag of the last completed sync (under @lock)
+ * @last_start: start of the last completed sync (under @lock)
+ * @last_end: end of the last completed sync (under @lock)
+ * @registered: hmm_mirror_register() succeeded and no unregister yet
+ */
+struct hmm_test_mirror {
+	struct hmm_mirror	mirror;
+	struct mutex		lock;	/* the device page table lock */
+	atomic_t		syncs;
+	atomic_t		eagain;
+	atomic_t		releases;
+	atomic_t		release_events;
+	atomic_t		release_nonblock;
+	atomic_t		in_cb;
+	unsigned int		delay_us;
+	enum hmm_update_event	last_event;
+	bool			last_blockable;
+	unsigned long		last_start;
+	unsigned long		last_end;
+	bool			registered;
+};
+
+static int hmm_test_sync(struct hmm_mirror *mirror,
+			 const struct hmm_update *update)
+{
+	struct hmm_test_mirror *tm = container_of(mirror,
+						  struct hmm_test_mirror,
+						  mirror);
+
+	if (update->event == HMM_UPDATE_RELEASE && !update->blockable)
+		atomic_inc(&tm->release_nonblock);
+	if (!update->blockable) {
+		if (!mutex_trylock(&tm->lock)) {
+			atomic_inc(&tm->eagain);
+			return -EAGAIN;
+		}
+	} else {
+		mutex_lock(&tm->lock);
+	}
+	atomic_inc(&tm->in_cb);
+	if (update->event == HMM_UPDATE_RELEASE)
+		atomic_inc(&tm->release_events);
+	tm->last_event = update->event;
+	tm->last_blockable = update->blockable;
+	tm->last_start = update->start;
+	tm->last_end = update->end;
+	if (tm->delay_us && update->blockable)
+		usleep_range(tm->delay_us, 2 * tm->delay_us);
+	atomic_inc(&tm->syncs);
+	atomic_dec(&tm->in_cb);
+	mutex_unlock(&tm->lock);
+	return 0;
+}
+
+static void hmm_test_release(struct hmm_mirror *mirror)
+{
+	struct hmm_test_mirror *tm = container_of(mirror,
+						  struct hmm_test_mirror,
+						  mirror);
+
+	atomic_inc(&tm->releases);
+}
+
+static const struct hmm_mirror_ops hmm_test_mirror_ops = {
+	.release = hmm_test_release,
+	.sync_cpu_device_pagetables = hmm_test_sync,
+};
+
+static const struct hmm_mirror_ops hmm_test_mirror_ops_norelease = {
+	.sync_cpu_device_pagetables = hmm_test_sync,
+};
+
+/**
+ * struct hmm_e2e - state of one end-to-end case
+ * @test: the case
+ * @mm: mm made for the case, used by the case kthread; NULL once dropped
+ * @tm: fake mirror registered on @mm
+ * @tm2: second mirror for the cases that need one
+ * @range: range of the last walk
+ * @pfns: entries of @range, HMM_E2E_MAX_PAGES of them
+ */
+struct hmm_e2e {
+	struct kunit		*test;
+	struct mm_struct	*mm;
+	struct hmm_test_mirror	tm;
+	struct hmm_test_mirror	tm2;
+	struct hmm_range	range;
+	u64			pfns[HMM_E2E_MAX_PAGES];
+};
+
+static void hmm_test_mirror_init(struct hmm_test_mirror *tm,
+				 const struct hmm_mirror_ops *ops)
+{
+	mutex_init(&tm->lock);
+	tm->mirror.ops = ops;
+}
+
+static int hmm_test_mirror_register(struct hmm_test_mirror *tm,
+				    struct mm_struct *mm)
+{
+	int ret = hmm_mirror_register(&tm->mirror, mm);
+
+	tm->registered = !ret;
+	return ret;
+}
+
+static void hmm_test_mirror_unregister(struct hmm_test_mirror *tm)
+{
+	if (!tm->registered)
+		return;
+	hmm_mirror_unregister(&tm->mirror);
+	tm->registered = false;
+}
+
+/* Make an mm, use it in this kthread and register the first mirror. */
+static struct hmm_e2e *hmm_e2e_start_ops(struct kunit *test,
+					 const struct hmm_mirror_ops *ops)
+{
+	struct mm_struct *mm;
+	struct hmm_e2e *e;
+	int ret;
+
+	e = kzalloc(sizeof(*e), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	e->test = test;
+	hmm_test_mirror_init(&e->tm, ops);
+	hmm_test_mirror_init(&e->tm2, ops);
+
+	mm = mm_alloc();
+	if (!mm)
+		kfree(e);
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
+	kthread_use_mm(mm);
+	e->mm = mm;
+
+	ret = hmm_test_mirror_register(&e->tm, mm);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return e;
+}
+
+static struct hmm_e2e *hmm_e2e_start(struct kunit *test)
+{
+	return hmm_e2e_start_ops(test, &hmm_test_mirror_ops);
+}
+
+/* Drop the mm (exit_mmap() if last) but keep the mirrors registered. */
+static void hmm_e2e_drop_mm(struct hmm_e2e *e)
+{
+	if (!e->mm)
+		return;
+	kthread_unuse_mm(e->mm);
+	mmput(e->mm);
+	e->mm = NULL;
+}
+
+static void hmm_e2e_end(struct hmm_e2e *e)
+{
+	hmm_test_mirror_unregister(&e->tm);
+	hmm_test_mirror_unregister(&e->tm2);
+	hmm_e2e_drop_mm(e);
+	kfree(e);
+}
+
+static unsigned long hmm_e2e_map(struct hmm_e2e *e, unsigned long npages,
+				 unsigned long prot)
+{
+	unsigned long addr;
+
+	addr = vm_mmap(NULL, 0, npages << PAGE_SHIFT, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE_MSG(e->test, IS_ERR_VALUE(addr),
+			       "vm_mmap() failed: %ld", (long)addr);
+	return addr;
+}
+
+/* Write page i as byte i followed by 0xa0 + i: each page is recognisable. */
+static void hmm_e2e_fill(struct hmm_e2e *e, unsigned long addr,
+			 unsigned long npages)
+{
+	unsigned long i;
+	u8 *buf;
+
+	buf = kunit_kmalloc(e->test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(e->test, buf);
+	for (i = 0; i < npages; i++) {
+		memset(buf, 0xa0 + i, PAGE_SIZE);
+		buf[0] = i;
+		KUNIT_ASSERT_EQ(e->test,
+				copy_to_user((void __user *)addr +
+					     (i << PAGE_SHIFT),
+					     buf, PAGE_SIZE), 0UL);
+	}
+}
+
+/* Read one byte of every page: maps the zero page. */
+static void hmm_e2e_touch_read(struct hmm_e2e *e, unsigned long addr,
+			       unsigned long npages)
+{
+	unsigned long i;
+	u8 val;
+
+	for (i = 0; i < npages; i++) {
+		KUNIT_ASSERT_EQ(e->test,
+				get_user(val, (u8 __user *)addr +
+					 (i << PAGE_SHIFT)), 0);
+		KUNIT_EXPECT_EQ(e->test, val, 0);
+	}
+}
+
+/* Prepare e->range over [addr, addr + npages pages) for @tm. */
+static struct hmm_range *hmm_e2e_range(struct hmm_e2e *e,
+				       struct hmm_test_mirror *tm,
+				       unsigned long addr,
+				       unsigned long npages)
+{
+	struct hmm_range *range = &e->range;
+	unsigned long i;
+
+	KUNIT_ASSERT_LE(e->test, npages, HMM_E2E_MAX_PAGES);
+	memset(range, 0, sizeof(*range));
+	range->mirror = &tm->mirror;
+	range->start = addr;
+	range->end = addr + (npages << PAGE_SHIFT);
+	range->pfns = e->pfns;
+	range->flags = hmm_e2e_flags;
+	range->values = hmm_e2e_values;
+	range->pfn_shift = HMM_E2E_PFN_SHIFT;
+	range->order_mask = HMM_E2E_ORDER_MASK;
+	for (i = 0; i < npages; i++)
+		e->pfns[i] = HMM_E2E_POISON;
+	return range;
+}
+
+static int hmm_e2e_get(struct hmm_e2e *e)
+{
+	int ret;
+
+	mmap_read_lock(e->range.mirror->mm);
+	ret = hmm_vma_get_pfns(&e->range);
+	mmap_read_unlock(e->range.mirror->mm);
+	return ret;
+}
+
+static int hmm_e2e_fault(struct hmm_e2e *e)
+{
+	int ret;
+
+	mmap_read_lock(e->range.mirror->mm);
+	ret = hmm_vma_fault(&e->range, true);
+	mmap_read_unlock(e->range.mirror->mm);
+	return ret;
+}
+
+/*
+ * Driver retry loop: -EBUSY means "invalidated, set the input again".  The
+ * walk's own copy on write fault invalidates the range, so a write request
+ * over zero pages needs it.
+ */
+static int hmm_e2e_fault_retry(struct hmm_e2e *e, const u64 *input)
+{
+	unsigned long npages = (e->range.end - e->range.start) >> PAGE_SHIFT;
+	struct hmm_range saved = e->range;
+	unsigned long tries;
+	int ret = -EBUSY;
+
+	for (tries = 0; tries < 2 * npages + 4 && ret == -EBUSY; tries++) {
+		e->range = saved;
+		memcpy(e->pfns, input, npages * sizeof(*input));
+		ret = hmm_e2e_fault(e);
+	}
+	return ret;
+}
+
+static bool hmm_e2e_done(struct hmm_e2e *e, struct hmm_test_mirror *tm)
+{
+	bool valid;
+
+	mutex_lock(&tm->lock);
+	valid = hmm_vma_range_done(&e->range);
+	mutex_unlock(&tm->lock);
+	return valid;
+}
+
+static unsigned long hmm_e2e_pfn(struct hmm_e2e *e, unsigned long i)
+{
+	return hmm_pfn_to_pfn(&e->range, e->pfns[i]);
+}
+
+/* Entry @i is a valid 4K mapping of a zero page, not writable. */
+static void hmm_e2e_expect_zero(struct hmm_e2e *e, unsigned long i)
+{
+	u64 entry = e->pfns[i];
+
+	KUNIT_EXPECT_EQ_MSG(e->test, entry & (HMM_E2E_VALID | HMM_E2E_WRITE),
+			    HMM_E2E_VALID, "entry %lu = %#llx", i, entry);
+	KUNIT_EXPECT_TRUE_MSG(e->test, is_zero_pfn(hmm_e2e_pfn(e, i)),
+			      "entry %lu = %#llx", i, entry);
+	KUNIT_EXPECT_EQ(e->test, hmm_pfn_to_map_order(&e->range, entry), 0U);
+}
+
+/* Entry @i is a valid writable 4K mapping of an ordinary page. */
+static void hmm_e2e_expect_rw(struct hmm_e2e *e, unsigned long i)
+{
+	u64 entry = e->pfns[i];
+
+	KUNIT_EXPECT_EQ_MSG(e->test, entry & (HMM_E2E_VALID | HMM_E2E_WRITE),
+			    HMM_E2E_VALID | HMM_E2E_WRITE,
+			    "entry %lu = %#llx", i, entry);
+	KUNIT_EXPECT_FALSE_MSG(e->test, is_zero_pfn(hmm_e2e_pfn(e, i)),
+			       "entry %lu = %#llx", i, entry);
+	KUNIT_EXPECT_FALSE(e->test, entry & HMM_E2E_DEVPRIV);
+	KUNIT_EXPECT_EQ(e->test, hmm_pfn_to_map_order(&e->range, entry), 0U);
+}
+
+static void hmm_e2e_expect_value(struct hmm_e2e *e, unsigned long first,
+				 unsigned long last, u64 value)
+{
+	unsigned long i;
+
+	for (i = first; i <= last; i++)
+		KUNIT_EXPECT_EQ_MSG(e->test, e->pfns[i], value,
+				    "entry %lu", i);
+}
+
+/*
+ * Mapped but never touched: every entry is NONE, and the snapshot does not
+ * fault anything in (a second snapshot still sees NONE).
+ */
+static void hmm_test_e2e_none(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 3, HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 3, HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* A read fault maps the zero page: VALID, not WRITE, the zero pfn. */
+static void hmm_test_e2e_zero_page(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_touch_read(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_zero(e, 0);
+	hmm_e2e_expect_zero(e, 1);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, 0), my_zero_pfn(addr));
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * Written pages are VALID|WRITE and hmm_pfn_to_page() returns the very page
+ * that holds the data written through the user address.
+ */
+static void hmm_test_e2e_populated(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 3, PROT_READ | PROT_WRITE);
+	struct page *page;
+	unsigned long i;
+	u8 *kaddr;
+
+	hmm_e2e_fill(e, addr, 3);
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+
+	mutex_lock(&e->tm.lock);
+	KUNIT_EXPECT_TRUE(test, hmm_vma_range_done(&e->range));
+	for (i = 0; i < 3; i++) {
+		hmm_e2e_expect_rw(e, i);
+		page = hmm_pfn_to_page(&e->range, e->pfns[i]);
+		if (!page)
+			continue;
+		kaddr = kmap_local_page(page);
+		KUNIT_EXPECT_EQ(test, kaddr[0], (u8)i);
+		KUNIT_EXPECT_EQ(test, kaddr[1], (u8)(0xa0 + i));
+		KUNIT_EXPECT_EQ(test, kaddr[PAGE_SIZE - 1], (u8)(0xa0 + i));
+		kunmap_local(kaddr);
+	}
+	mutex_unlock(&e->tm.lock);
+	KUNIT_EXPECT_NE(test, hmm_e2e_pfn(e, 0), hmm_e2e_pfn(e, 1));
+	KUNIT_EXPECT_NE(test, hmm_e2e_pfn(e, 1), hmm_e2e_pfn(e, 2));
+	hmm_e2e_end(e);
+}
+
+/*
+ * PROT_READ: a touched page is VALID only; asking for write access is
+ * -EPERM, asking for read access of an untouched page faults it in.
+ */
+static void hmm_test_e2e_read_only(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ);
+
+	hmm_e2e_touch_read(e, addr, 1);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_zero(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->pfns[0] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[1] = 0;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EPERM);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->pfns[0] = 0;
+	e->pfns[1] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EPERM);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.default_flags = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_zero(e, 0);
+	hmm_e2e_expect_zero(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* PROT_NONE cannot be mirrored: ERROR, and -EFAULT when requested. */
+static void hmm_test_e2e_prot_none(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_NONE);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* No request: reported like a snapshot. */
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->pfns[0] = 0;
+	e->pfns[1] = 0;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->pfns[0] = 0;
+	e->pfns[1] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+	hmm_e2e_end(e);
+}
+
+/*
+ * PROT_WRITE without PROT_READ: the VMA lacks VM_READ, which hmm.c treats
+ * as unmirrorable (a device cannot get write access without read access),
+ * even once the CPU wrote the pages: ERROR, and -EFAULT when requested.
+ */
+static void hmm_test_e2e_write_only(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_WRITE);
+
+	hmm_e2e_fill(e, addr, 1);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.default_flags = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+	hmm_e2e_end(e);
+}
+
+/*
+ * Three pages, the middle one unmapped: the walk spans both VMAs, the hole
+ * is ERROR, a request on the hole is -EFAULT, requests around it work.
+ */
+static void hmm_test_e2e_hole(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 3, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_fill(e, addr, 3);
+	KUNIT_ASSERT_EQ(test, vm_munmap(addr + PAGE_SIZE, PAGE_SIZE), 0);
+
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_ERROR);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	e->range.default_flags = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	e->pfns[0] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[1] = 0;
+	e->pfns[2] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_ERROR);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * Two adjacent VMAs with different protections (RW then PROT_READ mapped
+ * over the second page): one walk reports each page by its own VMA.
+ */
+static void hmm_test_e2e_adjacent_vmas(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 3, PROT_READ | PROT_WRITE);
+	unsigned long ret;
+
+	hmm_e2e_fill(e, addr, 3);
+	ret = vm_mmap(NULL, addr + PAGE_SIZE, PAGE_SIZE, PROT_READ,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ret, addr + PAGE_SIZE);
+	hmm_e2e_touch_read(e, addr + PAGE_SIZE, 1);
+
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	hmm_e2e_expect_zero(e, 1);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Write everywhere: the read-only VMA in the middle refuses. */
+	hmm_e2e_range(e, &e->tm, addr, 3);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EPERM);
+	hmm_e2e_end(e);
+}
+
+/* No VMA at all: ERROR, -EFAULT when a fault is requested. */
+static void hmm_test_e2e_no_vma(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	KUNIT_ASSERT_EQ(test, vm_munmap(addr, 2 * PAGE_SIZE), 0);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.default_flags = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+	hmm_e2e_end(e);
+}
+
+/* A read request on untouched pages faults the zero page in. */
+static void hmm_test_e2e_fault_read(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+	unsigned long i;
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	for (i = 0; i < 4; i++)
+		e->pfns[i] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	for (i = 0; i < 4; i++)
+		hmm_e2e_expect_zero(e, i);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* They stay valid: a snapshot sees them too. */
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	for (i = 0; i < 4; i++)
+		hmm_e2e_expect_zero(e, i);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* A write request on untouched pages allocates writable pages. */
+static void hmm_test_e2e_fault_write(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+	unsigned long i;
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	for (i = 0; i < 4; i++)
+		e->pfns[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	for (i = 0; i < 4; i++)
+		hmm_e2e_expect_rw(e, i);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * A write request on zero pages breaks copy on write: each entry ends up
+ * VALID|WRITE on a new page.  The COW invalidates the mirror itself, so the
+ * driver may see -EBUSY and retry, as a real driver loop would.
+ */
+static void hmm_test_e2e_fault_cow(struct kunit *test)
+{
+	static const u64 input[4] = {
+		HMM_E2E_VALID | HMM_E2E_WRITE, HMM_E2E_VALID | HMM_E2E_WRITE,
+		HMM_E2E_VALID | HMM_E2E_WRITE, HMM_E2E_VALID | HMM_E2E_WRITE,
+	};
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+	unsigned long i;
+
+	hmm_e2e_touch_read(e, addr, 4);
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault_retry(e, input), 0);
+	for (i = 0; i < 4; i++)
+		hmm_e2e_expect_rw(e, i);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	/* Replacing the zero page was mirrored as a CLEAR. */
+	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.syncs), 4);
+	KUNIT_EXPECT_EQ(test, (int)e->tm.last_event, (int)HMM_UPDATE_CLEAR);
+	hmm_e2e_end(e);
+}
+
+/*
+ * default_flags == pfn_flags_mask == 0: every input entry is its own
+ * request.  WRITE without VALID asks for nothing.
+ */
+static void hmm_test_e2e_req_per_entry(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	e->pfns[0] = HMM_E2E_VALID;
+	e->pfns[1] = 0;
+	e->pfns[2] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[3] = HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_zero(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_NONE);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_EQ(test, e->pfns[3], HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * default_flags alone: applied to every entry, the input (even a write
+ * request) is ignored because pfn_flags_mask is 0.
+ */
+static void hmm_test_e2e_req_default(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+	unsigned long i;
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	e->range.default_flags = HMM_E2E_VALID;
+	e->pfns[1] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[2] = 0;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	for (i = 0; i < 4; i++)
+		hmm_e2e_expect_zero(e, i);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * default_flags plus pfn_flags_mask: the masked input bits add to the
+ * defaults; unmasked input bits are ignored.
+ */
+static void hmm_test_e2e_req_mask(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	e->range.default_flags = HMM_E2E_VALID;
+	e->range.pfn_flags_mask = HMM_E2E_WRITE;
+	e->pfns[0] = 0;
+	e->pfns[1] = HMM_E2E_WRITE;
+	e->pfns[2] = HMM_E2E_DEVPRIV;
+	e->pfns[3] = HMM_E2E_POISON;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_zero(e, 0);
+	hmm_e2e_expect_rw(e, 1);
+	hmm_e2e_expect_zero(e, 2);
+	hmm_e2e_expect_zero(e, 3);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Mask only: entries without VALID stay untouched (NONE). */
+	addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.pfn_flags_mask = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[0] = HMM_E2E_POISON | HMM_E2E_WRITE;
+	e->pfns[1] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_NONE);
+	hmm_e2e_expect_zero(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* hmm_vma_get_pfns() ignores the input entries and the request fields. */
+static void hmm_test_e2e_get_ignores_input(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->range.pfn_flags_mask = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[0] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->pfns[1] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* Malformed ranges are refused with -EINVAL before anything is walked. */
+static void hmm_test_e2e_invalid_range(struct kunit *test)
+{
+	static const u64 no_valid[HMM_PFN_FLAG_MAX] = {
+		[HMM_PFN_WRITE] = HMM_E2E_WRITE,
+	};
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct hmm_range *range;
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->start += 1;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->end = range->start;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->flags = no_valid;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EINVAL);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->order_mask = GENMASK_ULL(7, 1);	/* overlaps WRITE */
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->order_mask = BIT_ULL(6) | BIT_ULL(8);	/* not contiguous */
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->pfns = NULL;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+
+	/* The failed calls left nothing behind: a good one still works. */
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * A PMD-mapped THP: every entry reports order 9 and the pfns are
+ * consecutive, also for a range that covers only part of the PMD.
+ */
+static void hmm_test_e2e_thp(struct kunit *test)
+{
+	const unsigned long nr = PMD_SIZE >> PAGE_SHIFT;
+	struct hmm_e2e *e;
+	unsigned long addr, huge, pfn0, i;
+	struct page *page;
+	bool mapped;
+	int ret;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
+
+	e = hmm_e2e_start(test);
+	addr = hmm_e2e_map(e, 2 * nr, PROT_READ | PROT_WRITE);
+	huge = ALIGN(addr, PMD_SIZE);
+	ret = do_madvise(e->mm, huge, PMD_SIZE, MADV_HUGEPAGE);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, put_user((u8)0x5a, (u8 __user *)huge), 0);
+
+	hmm_e2e_range(e, &e->tm, huge, nr);
+	KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	/* Decide from the page itself, not from the order under test. */
+	page = hmm_pfn_to_page(&e->range, e->pfns[0]);
+	mapped = page && PageTransCompound(page);
+	if (!mapped) {
+		hmm_e2e_end(e);
+		kunit_skip(test, "no THP was allocated (fragmented memory?)");
+	}
+
+	pfn0 = hmm_e2e_pfn(e, 0);
+	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(pfn0, nr));
+	for (i = 0; i < nr; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, e->pfns[i] &
+				    (HMM_E2E_VALID | HMM_E2E_WRITE),
+				    HMM_E2E_VALID | HMM_E2E_WRITE, "entry %lu", i);
+		KUNIT_EXPECT_EQ_MSG(test,
+				    hmm_pfn_to_map_order(&e->range, e->pfns[i]),
+				    (unsigned int)(PMD_SHIFT - PAGE_SHIFT), "entry %lu", i);
+		KUNIT_EXPECT_EQ_MSG(test, hmm_e2e_pfn(e, i), pfn0 + i,
+				    "entry %lu", i);
+		if (e->pfns[i] != e->pfns[0] + (i << HMM_E2E_PFN_SHIFT))
+			break;
+	}
+
+	/* Part of the PMD only: same order, pfns offset into the THP. */
+	hmm_e2e_range(e, &e->tm, huge + 100 * PAGE_SIZE, 20);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	for (i = 0; i < 20; i++) {
+		KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, i), pfn0 + 100 + i);
+		KUNIT_EXPECT_EQ(test,
+				hmm_pfn_to_map_order(&e->range, e->pfns[i]),
+				(unsigned int)(PMD_SHIFT - PAGE_SHIFT));
+	}
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * VM_PFNMAP: a kernel page is inserted with remap_pfn_range() into a fresh
+ * one page private VMA (a COW mapping must be remapped whole; the pte is
+ * none because the VMA was never touched).  remap_pfn_range() sets
+ * VM_IO | VM_PFNMAP itself.  Such a VMA cannot be mirrored: ERROR in a
+ * snapshot, -EFAULT on a request.  The page is freed after exit_mmap():
+ * vm_normal_page() is NULL for it, so the zap never touches it.
+ */
+static void hmm_test_e2e_pfnmap(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct vm_area_struct *vma;
+	bool pfnmap = false;
+	struct page *page;
+	int ret = -ENOENT;
+
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+
+	mmap_write_lock(e->mm);
+	vma = vma_lookup(e->mm, addr);
+	if (vma && vma->vm_start == addr && vma->vm_end == addr + PAGE_SIZE)
+		ret = remap_pfn_range(vma, addr, page_to_pfn(page), PAGE_SIZE,
+				      vma->vm_page_prot);
+	if (!ret)
+		pfnmap = vma->vm_flags & VM_PFNMAP;
+	mmap_write_unlock(e->mm);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	if (ret)
+		goto out;
+	KUNIT_EXPECT_TRUE(test, pfnmap);
+
+	hmm_e2e_range(e, &e->tm, addr, 1);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 1);
+	e->pfns[0] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+out:
+	hmm_e2e_end(e);
+	__free_page(page);
+}
+
+/* Nothing happened between snapshot and check: the snapshot is valid. */
+static void hmm_test_e2e_done_unchanged(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	KUNIT_EXPECT_NULL(test, e->range.notifier);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), 0);
+	hmm_e2e_end(e);
+}
+
+/*
+ * MADV_DONTNEED of one page between snapshot and check: an invalidation
+ * that starts and ends inside the snapshot.  The mirror saw it as a
+ * blockable CLEAR covering the page, the snapshot is refused, and a new
+ * snapshot shows the page gone.
+ */
+static void hmm_test_e2e_done_dontneed(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	int syncs;
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	syncs = atomic_read(&e->tm.syncs);
+
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_GT(test, atomic_read(&e->tm.syncs), syncs);
+	KUNIT_EXPECT_EQ(test, (int)e->tm.last_event, (int)HMM_UPDATE_CLEAR);
+	KUNIT_EXPECT_TRUE(test, e->tm.last_blockable);
+	KUNIT_EXPECT_LE(test, e->tm.last_start, addr);
+	KUNIT_EXPECT_GE(test, e->tm.last_end, addr + PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_NONE);
+	hmm_e2e_expect_rw(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/* Same with munmap(): the mirror sees an UNMAP, the page becomes ERROR. */
+static void hmm_test_e2e_done_munmap(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	int syncs;
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	syncs = atomic_read(&e->tm.syncs);
+
+	KUNIT_EXPECT_EQ(test, vm_munmap(addr + PAGE_SIZE, PAGE_SIZE), 0);
+	KUNIT_EXPECT_GT(test, atomic_read(&e->tm.syncs), syncs);
+	KUNIT_EXPECT_EQ(test, (int)e->tm.last_event, (int)HMM_UPDATE_UNMAP);
+	KUNIT_EXPECT_TRUE(test, e->tm.last_blockable);
+	KUNIT_EXPECT_LE(test, e->tm.last_start, addr + PAGE_SIZE);
+	KUNIT_EXPECT_GE(test, e->tm.last_end, addr + 2 * PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/**
+ * struct hmm_test_holder - holds a mirror's lock from another thread
+ * @tm: mirror whose lock is held
+ * @held: completed once the lock is held
+ *
+ * The lock is held by a helper rather than by the case itself: the case
+ * enters the invalidate_range_start lockdep map, inside which the sync
+ * callback takes the lock, so holding it around that call would be a lock
+ * inversion for lockdep even though the callback only trylocks.
+ */
+struct hmm_test_holder {
+	struct hmm_test_mirror	*tm;
+	struct completion	held;
+};
+
+static int hmm_test_holder_fn(void *data)
+{
+	struct hmm_test_holder *h = data;
+
+	mutex_lock(&h->tm->lock);
+	complete(&h->held);
+	while (!kthread_should_stop())
+		msleep(20);
+	mutex_unlock(&h->tm->lock);
+	return 0;
+}
+
+/*
+ * A non-blockable invalidation (as the OOM reaper does) while the driver
+ * lock is busy: the callback's trylock fails, the start returns -EAGAIN
+ * and the core unwinds it.  The sequence still moved, so an older snapshot
+ * is refused; afterwards blockable invalidations reach the mirror and new
+ * snapshots work (no invalidation was left open: read_begin() would block).
+ */
+static void hmm_test_e2e_nonblock(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct hmm_test_holder holder = { .tm = &e->tm };
+	struct mmu_notifier_range r;
+	struct task_struct *t;
+	int syncs, ret;
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	syncs = atomic_read(&e->tm.syncs);
+
+	init_completion(&holder.held);
+	t = kthread_run(hmm_test_holder_fn, &holder, "hmm_kunit_hold");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	wait_for_completion(&holder.held);
+
+	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
+				addr + PAGE_SIZE);
+	mmap_read_lock(e->mm);
+	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
+	mmap_read_unlock(e->mm);
+	/* Only a successful start has an end. */
+	if (!ret)
+		mmu_notifier_invalidate_range_end(&r);
+	kthread_stop(t);
+
+	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.eagain), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), syncs);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), syncs + 1);
+	KUNIT_EXPECT_TRUE(test, e->tm.last_blockable);
+	KUNIT_EXPECT_EQ(test, (int)e->tm.last_event, (int)HMM_UPDATE_CLEAR);
+
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_NONE);
+	hmm_e2e_expect_rw(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/**
+ * struct hmm_test_zapper - thread invalidating an mm in a loop
+ * @mm: mm to invalidate, with a reference on its users
+ * @addr: page zapped with MADV_DONTNEED
+ * @loops: completed MADV_DONTNEED calls
+ */
+struct hmm_test_zapper {
+	struct mm_struct	*mm;
+	unsigned long		addr;
+	atomic_t		loops;
+};
+
+static int hmm_test_zapper_fn(void *data)
+{
+	struct hmm_test_zapper *z = data;
+
+	kthread_use_mm(z->mm);
+	while (!kthread_should_stop()) {
+		do_madvise(z->mm, z->addr, PAGE_SIZE, MADV_DONTNEED);
+		atomic_inc(&z->loops);
+		cond_resched();
+	}
+	kthread_unuse_mm(z->mm);
+	mmput(z->mm);
+	return 0;
+}
+
+/*
+ * hmm_mirror_unregister() is a barrier: with another thread invalidating
+ * the mm in a loop and a slow sync callback, once unregister returns no
+ * callback is running and none runs again, while the invalidations go on.
+ */
+static void hmm_test_e2e_unregister_barrier(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_test_zapper z = { .addr = addr };
+	struct task_struct *t;
+	int i, syncs, in_cb, loops;
+
+	e->tm.delay_us = 2000;
+	mmget(e->mm);
+	z.mm = e->mm;
+	t = kthread_run(hmm_test_zapper_fn, &z, "hmm_kunit_zap");
+	if (IS_ERR(t))
+		mmput(e->mm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+
+	for (i = 0; i < 500 && atomic_read(&e->tm.syncs) < 5; i++)
+		msleep(20);
+	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.syncs), 5);
+
+	hmm_test_mirror_unregister(&e->tm);
+	in_cb = atomic_read(&e->tm.in_cb);
+	syncs = atomic_read(&e->tm.syncs);
+	loops = atomic_read(&z.loops);
+	msleep(100);
+	KUNIT_EXPECT_EQ(test, in_cb, 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.in_cb), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), syncs);
+	/* The zapper kept going: the callbacks would have run. */
+	KUNIT_EXPECT_GT(test, atomic_read(&z.loops), loops);
+	kthread_stop(t);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), syncs);
+	hmm_e2e_end(e);
+}
+
+/*
+ * The last mmput() runs exit_mmap(): release() runs exactly once and the
+ * sync callback is not given HMM_UPDATE_RELEASE.  Unregistering after the
+ * exit is allowed and runs nothing more.
+ */
+static void hmm_test_e2e_release(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_drop_mm(e);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.releases), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.release_events), 0);
+	hmm_test_mirror_unregister(&e->tm);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.releases), 1);
+	hmm_e2e_end(e);
+}
+
+/* Without release(), the sync callback gets one blockable RELEASE. */
+static void hmm_test_e2e_release_via_sync(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start_ops(test,
+					      &hmm_test_mirror_ops_norelease);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_drop_mm(e);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.releases), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.release_events), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.release_nonblock), 0);
+	hmm_test_mirror_unregister(&e->tm);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.release_events), 1);
+	hmm_e2e_end(e);
+}
+
+/*
+ * Two mirrors on one mm both see an invalidation; once one is
+ * unregistered the other keeps working and the first sees nothing more.
+ */
+static void hmm_test_e2e_two_mirrors(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	int s1, s2;
+
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	hmm_e2e_fill(e, addr, 2);
+
+	hmm_e2e_range(e, &e->tm2, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	s1 = atomic_read(&e->tm.syncs);
+	s2 = atomic_read(&e->tm2.syncs);
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), s1 + 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.syncs), s2 + 1);
+	KUNIT_EXPECT_EQ(test, (int)e->tm2.last_event, (int)HMM_UPDATE_CLEAR);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm2));
+
+	hmm_test_mirror_unregister(&e->tm2);
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr + PAGE_SIZE, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), s1 + 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.syncs), s2 + 1);
+
+	hmm_e2e_fill(e, addr, 1);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
 static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip, hmm_enc_gen_params),
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip_all_flags, hmm_enc_gen_params),
@@ -477,6 +1727,33 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_done_failed_invalidation),
 	KUNIT_CASE(hmm_test_done_two_snapshots),
 	KUNIT_CASE(hmm_test_done_finishes_range),
+	KUNIT_CASE(hmm_test_e2e_none),
+	KUNIT_CASE(hmm_test_e2e_zero_page),
+	KUNIT_CASE(hmm_test_e2e_populated),
+	KUNIT_CASE(hmm_test_e2e_read_only),
+	KUNIT_CASE(hmm_test_e2e_prot_none),
+	KUNIT_CASE(hmm_test_e2e_write_only),
+	KUNIT_CASE(hmm_test_e2e_hole),
+	KUNIT_CASE(hmm_test_e2e_adjacent_vmas),
+	KUNIT_CASE(hmm_test_e2e_no_vma),
+	KUNIT_CASE(hmm_test_e2e_fault_read),
+	KUNIT_CASE(hmm_test_e2e_fault_write),
+	KUNIT_CASE(hmm_test_e2e_fault_cow),
+	KUNIT_CASE(hmm_test_e2e_req_per_entry),
+	KUNIT_CASE(hmm_test_e2e_req_default),
+	KUNIT_CASE(hmm_test_e2e_req_mask),
+	KUNIT_CASE(hmm_test_e2e_get_ignores_input),
+	KUNIT_CASE(hmm_test_e2e_invalid_range),
+	KUNIT_CASE(hmm_test_e2e_thp),
+	KUNIT_CASE(hmm_test_e2e_pfnmap),
+	KUNIT_CASE(hmm_test_e2e_done_unchanged),
+	KUNIT_CASE(hmm_test_e2e_done_dontneed),
+	KUNIT_CASE(hmm_test_e2e_done_munmap),
+	KUNIT_CASE(hmm_test_e2e_nonblock),
+	KUNIT_CASE(hmm_test_e2e_unregister_barrier),
+	KUNIT_CASE(hmm_test_e2e_release),
+	KUNIT_CASE(hmm_test_e2e_release_via_sync),
+	KUNIT_CASE(hmm_test_e2e_two_mirrors),
 	{}
 };
 
@@ -487,5 +1764,5 @@ static struct kunit_suite hmm_test_suite = {
 
 kunit_test_suite(hmm_test_suite);
 
-MODULE_DESCRIPTION("KUnit tests for HMM pfn encoding and snapshot validity");
+MODULE_DESCRIPTION("KUnit tests for HMM pfn encoding, snapshots and mirrors");
 MODULE_LICENSE("GPL");
