@@ -10,7 +10,7 @@ S := scripts
 SHELL := /bin/bash
 
 .PHONY: deps tree kernel guest run shell kunit selftests conformance \
-	harness-check check clean
+	harness-check check clean series series-check
 
 deps:
 	@bash $(S)/deps.sh
@@ -50,6 +50,14 @@ harness-check: deps
 
 check: deps
 	@bash $(S)/check.sh
+
+# The git format-patch series in build/series/, generated from linux/ and
+# patches/ (patches/series.d/plan), then verified patch by patch.
+series: deps
+	@python3 $(S)/make-series.py
+
+series-check: series
+	@bash $(S)/series-check.sh
 
 clean:
 	rm -rf build

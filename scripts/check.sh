@@ -19,10 +19,11 @@
 #   debug        the same tests on a debug kernel (configs/debug.config:
 #                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...)
 #   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
+#   docs         make SPHINXDIRS=mm htmldocs: no new warning, none about hmm
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-all=(harness pristine callers ours debug lint)
+all=(harness pristine callers ours debug lint docs)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all[@]}")
 
@@ -124,6 +125,9 @@ for s in "${steps[@]}"; do
 			extra_fail=$((extra_fail + 1))
 			failed_steps+=(lint)
 		fi
+		;;
+	docs)
+		step docs bash "$ROOT/scripts/docs.sh" && extra_pass=$((extra_pass + 1))
 		;;
 	*)
 		echo "check: unknown step $s" >&2

@@ -12,6 +12,10 @@ pkgs=(
 	busybox-static		# the guest's userland
 	qemu-system-x86		# TCG guest
 	sparse			# C=1 checks
+	python3-sphinx python3-sphinx-rtd-theme	# make htmldocs (docs step)
+	clang lld llvm		# LLVM=1 build of series-check
+	git			# make series, series-check
+	python3-ply python3-git	# checkpatch's spdxcheck.py in series-check
 	libc6-dev		# static test binaries
 )
 
