@@ -145,9 +145,10 @@ def parse_ktap(lines, v):
                            for _, n, r in v.cases):
                     v.case('kunit', name, 'fail')
             continue
-        parent = names.get(indent - 4 if indent >= 4 else -1)
+        # KTAP prints "# Subtest: NAME" at the indent of NAME's results.
+        parent = names.get(indent)
         name = m.group(4).strip()
-        if parent and indent >= 4:
+        if parent:
             name = f'{parent}.{name}'
         leaves += 1
         if m.group(2):
