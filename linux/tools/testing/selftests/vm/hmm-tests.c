@@ -153,6 +153,22 @@ static void pattern_fill(void *p, size_t bytes, uint32_t seed)
 		w[i] = seed + (uint32_t)i;
 }
 
+/*
+ * @size bytes of fresh private anonymous read-write memory, and a bounce
+ * buffer of the same size in *@buf.  ASSERT fails the calling test (the
+ * 6.1 harness longjmps out of helpers that get _metadata).
+ */
+static char *anon_with_buf(struct __test_metadata *_metadata, size_t size,
+			   char **buf)
+{
+	char *p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+
+	ASSERT_NE(p, MAP_FAILED);
+	*buf = malloc(size);
+	ASSERT_NE(*buf, NULL);
+	return p;
+}
+
 /* Index of the first word that breaks pattern_fill(seed), or -1. */
 static long pattern_check(const void *p, size_t bytes, uint32_t seed)
 {
@@ -383,10 +399,7 @@ TEST_F(hmm, anon_read)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x100);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, &r), 0);
 	ASSERT_EQ(r.cpages, npages);
@@ -432,10 +445,7 @@ TEST_F(hmm, anon_write)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(buf, size, 0xabc);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, &r), 0);
 	ASSERT_EQ(r.cpages, npages);
@@ -642,10 +652,7 @@ TEST_F(hmm, migrate)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x1000);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  &r), 0);
@@ -698,10 +705,7 @@ TEST_F(hmm, migrate_fault)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 5);
 	for (round = 0; round < 2; round++) {
 		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
@@ -730,10 +734,7 @@ TEST_F(hmm, migrate_release)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x777);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -779,10 +780,7 @@ TEST_F(hmm2, migrate_mixed)
 	if (self->fd0 < 0 || self->fd1 < 0)
 		SKIP(return, "/dev/hmm_dmirror%d/%d absent",
 		     variant->node0, variant->node1);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x3131);
 	ASSERT_EQ(munmap(p + 3 * psz, psz), 0);
 	ASSERT_EQ(mprotect(p + 5 * psz, psz, PROT_NONE), 0);
@@ -847,10 +845,7 @@ TEST_F(hmm, anon_read_multiple)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	for (i = 0; i < 50; i++) {
 		pattern_fill(p, size, i);
 		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages,
@@ -1051,10 +1046,7 @@ TEST_F(hmm, exclusive)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x55);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages, &r),
 		  0);
@@ -1080,10 +1072,7 @@ TEST_F(hmm, exclusive_mprotect)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x66);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
 			  NULL), 0);
@@ -1106,10 +1095,7 @@ TEST_F(hmm, exclusive_cow)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0x88);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
 			  NULL), 0);
@@ -1157,10 +1143,7 @@ TEST_F(hmm, hmm_gup_test)
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0xd0);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -1196,10 +1179,7 @@ TEST_F(hmm, hmm_cow_in_device)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0xc0);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -1770,10 +1750,7 @@ TEST_F(hmm, two_opens_invalidate)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
 	fd2 = dev_open(variant->node);
 	ASSERT_GE(fd2, 0);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 8);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
 	ASSERT_EQ(dev_cmd(fd2, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
@@ -1809,10 +1786,7 @@ TEST_F(hmm, stats_events)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	memset(p, 1, size);
 	ASSERT_EQ(dev_stats(self->fd, &a), 0);
 	ASSERT_EQ(mprotect(p, size, PROT_READ), 0);
@@ -1871,10 +1845,7 @@ TEST_F(hmm, pagemap_device_entries)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	memset(p, 0x5a, size);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -1908,10 +1879,7 @@ TEST_F(hmm, smaps_device_pages)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	memset(p, 1, size);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -1932,10 +1900,7 @@ TEST_F(hmm, mprotect_device_pages)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0xe0);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
@@ -2000,10 +1965,7 @@ TEST_F(hmm, fork_cow_device_pages)
 
 	if (self->fd < 0)
 		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
-	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	ASSERT_NE(p, MAP_FAILED);
-	buf = malloc(size);
-	ASSERT_NE(buf, NULL);
+	p = anon_with_buf(_metadata, size, &buf);
 	pattern_fill(p, size, 0xf0);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
 			  NULL), 0);
