@@ -9,6 +9,8 @@
 
 #define pr_fmt(fmt) "hmm: " fmt
 
+#include <linux/debugfs.h>
+#include <linux/hashtable.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/lockdep.h>
@@ -22,14 +24,17 @@
 
 #include "internal.h"
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/hmm.h>
+
 /*
  * Invalidation protocol
  * =====================
  *
- * Every mirror owns one mmu_interval_notifier that covers the whole user
- * address space.  Its sequence count is the only validity state of a
- * snapshot; there is no per-range "valid" flag that an invalidation could
- * clear and later set again.
+ * The mirrors of an mm share one mmu_interval_notifier (struct hmm) that
+ * covers the whole user address space.  Its sequence count is the only
+ * validity state of a snapshot; there is no per-range "valid" flag that an
+ * invalidation could clear and later set again.
  *
  *   hmm_vma_get_pfns()/hmm_vma_fault()     (mmap_lock held for read)
  *       range->notifier_seq = mmu_interval_read_begin()
@@ -65,13 +70,25 @@
  * of unrelated addresses also fail hmm_vma_range_done(): harmless, the
  * driver just retries.
  *
+ * Two phases
+ * ----------
+ * An update first calls the sync callback of every mirror; a callback may
+ * start its device invalidation and hand back a struct hmm_fence instead
+ * of waiting.  Only then does the core wait on every fence, so N devices
+ * cost about the slowest one, not the sum.  The CPU page table changes
+ * after the notifier returns, i.e. after every fence signaled.
+ *
  * Blockable rules
  * ---------------
  * When update->blockable is false (OOM reaper), the sync callback runs in a
  * non-blocking section: it may only trylock and returns -EAGAIN when it
- * would have to sleep.  The core then returns false to the mmu notifier
- * core, which unwinds the invalidation itself (interval notifiers have no
- * end callback).  The sequence was already advanced, which only costs
+ * would have to sleep; a fence that has not signaled yet fails the update
+ * the same way, since nothing may wait.  The core puts the fences it holds,
+ * skips the remaining mirrors and returns false to the mmu notifier core,
+ * which unwinds the invalidation itself (interval notifiers have no end
+ * callback).  Deciding inside the interval notifier matters: in 6.1 a plain
+ * mmu_notifier failing after the interval notifiers succeeded would leave
+ * them "invalidating" for good.  The sequence was already advanced, which only costs
  * snapshots a retry.  A blockable sync must not fail; a failure is reported
  * once and treated as done, since the mm cannot be stopped anyway.
  *
@@ -138,6 +155,8 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * @may_fault: some entry may request a fault
  * @per_entry: every input entry is its own request
  * @fixed: hmm_range_fault(): unsigned long entries and its exact rules
+ * @retries: walks started again after an invalidation or a migration wait
+ * @faults: runs faulted with handle_mm_fault()
  *
  * The encoding is copied out of the range once so the walk does not chase
  * the driver's tables for every entry.
@@ -160,11 +179,150 @@ struct hmm_vma_walk {
 	bool			may_fault;
 	bool			per_entry;
 	bool			fixed;
+	unsigned int		retries;
+	unsigned int		faults;
 };
+
+/* ------------------------------------------------------------------------
+ * Statistics, in debugfs as hmm/stats
+ */
+
+/*
+ * The walk counters follow the HMM_TRACE_* kinds and the invalidation
+ * counters follow enum hmm_update_event, so both are indexed by adding.
+ */
+enum hmm_stat_item {
+	HMM_STAT_SNAPSHOTS,		/* + HMM_TRACE_SNAPSHOT */
+	HMM_STAT_FAULTS,		/* + HMM_TRACE_FAULT */
+	HMM_STAT_FAULTS_UNLOCKABLE,	/* + HMM_TRACE_FAULT_UNLOCKABLE */
+	HMM_STAT_RANGE_FAULTS,		/* + HMM_TRACE_RANGE_FAULT */
+	HMM_STAT_FAULT_RUNS,
+	HMM_STAT_RETRIES,
+	HMM_STAT_EBUSY,
+	HMM_STAT_EAGAIN,
+	HMM_STAT_INV_INVALIDATE,	/* + enum hmm_update_event */
+	HMM_STAT_INV_UNMAP,
+	HMM_STAT_INV_CLEAR,
+	HMM_STAT_INV_PROTECTION,
+	HMM_STAT_INV_SOFT_DIRTY,
+	HMM_STAT_INV_RELEASE,
+	HMM_STAT_INV_MIGRATE,
+	HMM_STAT_INV_EXCLUSIVE,
+	HMM_STAT_INV_NONBLOCK,
+	HMM_STAT_INV_NONBLOCK_EAGAIN,
+	HMM_STAT_FENCES,
+	HMM_STAT_FENCE_EAGAIN,
+	HMM_STAT_NR
+};
+
+static const char * const hmm_stat_names[HMM_STAT_NR] = {
+	[HMM_STAT_SNAPSHOTS]		= "snapshots",
+	[HMM_STAT_FAULTS]		= "faults",
+	[HMM_STAT_FAULTS_UNLOCKABLE]	= "faults_unlockable",
+	[HMM_STAT_RANGE_FAULTS]		= "range_faults",
+	[HMM_STAT_FAULT_RUNS]		= "fault_runs",
+	[HMM_STAT_RETRIES]		= "retries",
+	[HMM_STAT_EBUSY]		= "ebusy",
+	[HMM_STAT_EAGAIN]		= "eagain",
+	[HMM_STAT_INV_INVALIDATE]	= "inv_invalidate",
+	[HMM_STAT_INV_UNMAP]		= "inv_unmap",
+	[HMM_STAT_INV_CLEAR]		= "inv_clear",
+	[HMM_STAT_INV_PROTECTION]	= "inv_protection",
+	[HMM_STAT_INV_SOFT_DIRTY]	= "inv_soft_dirty",
+	[HMM_STAT_INV_RELEASE]		= "inv_release",
+	[HMM_STAT_INV_MIGRATE]		= "inv_migrate",
+	[HMM_STAT_INV_EXCLUSIVE]	= "inv_exclusive",
+	[HMM_STAT_INV_NONBLOCK]		= "inv_nonblock",
+	[HMM_STAT_INV_NONBLOCK_EAGAIN]	= "inv_nonblock_eagain",
+	[HMM_STAT_FENCES]		= "fences",
+	[HMM_STAT_FENCE_EAGAIN]		= "fence_eagain",
+};
+
+static_assert(HMM_STAT_FAULTS ==
+	      HMM_STAT_SNAPSHOTS + HMM_TRACE_FAULT);
+static_assert(HMM_STAT_FAULTS_UNLOCKABLE ==
+	      HMM_STAT_SNAPSHOTS + HMM_TRACE_FAULT_UNLOCKABLE);
+static_assert(HMM_STAT_RANGE_FAULTS ==
+	      HMM_STAT_SNAPSHOTS + HMM_TRACE_RANGE_FAULT);
+static_assert(HMM_STAT_INV_EXCLUSIVE ==
+	      HMM_STAT_INV_INVALIDATE + HMM_UPDATE_EXCLUSIVE);
+
+/* Per-CPU so that counting never bounces a cache line between walkers. */
+struct hmm_stats {
+	unsigned long	count[HMM_STAT_NR];
+};
+
+static DEFINE_PER_CPU(struct hmm_stats, hmm_stats);
+
+static inline void hmm_stat_add(enum hmm_stat_item item, unsigned long n)
+{
+	this_cpu_add(hmm_stats.count[item], n);
+}
+
+static inline void hmm_stat_inc(enum hmm_stat_item item)
+{
+	this_cpu_inc(hmm_stats.count[item]);
+}
+
+#ifdef CONFIG_DEBUG_FS
+static int hmm_stats_show(struct seq_file *m, void *unused)
+{
+	unsigned long sum;
+	int item, cpu;
+
+	for (item = 0; item < HMM_STAT_NR; item++) {
+		sum = 0;
+		for_each_possible_cpu(cpu)
+			sum += per_cpu(hmm_stats.count[item], cpu);
+		seq_printf(m, "%s %lu\n", hmm_stat_names[item], sum);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hmm_stats);
+
+static int __init hmm_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("hmm", NULL);
+
+	debugfs_create_file("stats", 0444, dir, NULL, &hmm_stats_fops);
+	return 0;
+}
+late_initcall(hmm_debugfs_init);
+#endif /* CONFIG_DEBUG_FS */
 
 /* ------------------------------------------------------------------------
  * Mirror registration and invalidation
  */
+
+/**
+ * struct hmm - the mirrors of one mm
+ * @notifier: interval notifier covering the whole user address space; its
+ *	sequence count is the validity state of every snapshot of every
+ *	mirror of @mm.
+ * @mm: the mm, pinned (mmgrab()) by @notifier.
+ * @mirrors_sem: protects @mirrors; held for read while the callbacks run,
+ *	so taking it for write waits for them.
+ * @mirrors: registered mirrors, in registration order.
+ * @node: entry in hmm_table.
+ *
+ * Created by the first hmm_mirror_register() on an mm, freed by the last
+ * hmm_mirror_unregister().  One notifier for every mirror lets an update
+ * start the invalidation of every device before it waits for any of them.
+ */
+struct hmm {
+	struct mmu_interval_notifier	notifier;
+	struct mm_struct		*mm;
+	struct rw_semaphore		mirrors_sem;
+	struct list_head		mirrors;
+	struct hlist_node		node;
+};
+
+/*
+ * mm -> struct hmm.  Only registration and unregistration look it up, so
+ * one mutex is enough.  Lock order: mmap_lock, hmm_table_lock, mirrors_sem.
+ */
+static DEFINE_MUTEX(hmm_table_lock);
+static DEFINE_HASHTABLE(hmm_table, 6);
 
 /*
  * Models "running a mirror callback".  hmm_mirror_unregister() waits for
@@ -177,7 +335,7 @@ static struct lockdep_map hmm_mirror_callback_map = {
 };
 #endif
 
-/* Start and length of the interval notifier of a mirror: every address. */
+/* Start and length of the interval notifier of an mm: every address. */
 #define HMM_MIRROR_START	0UL
 #define HMM_MIRROR_LENGTH	(ULONG_MAX & PAGE_MASK)
 
@@ -203,20 +361,102 @@ static enum hmm_update_event hmm_update_event(enum mmu_notifier_event event)
 	return HMM_UPDATE_INVALIDATE;
 }
 
-static bool hmm_mirror_invalidate(struct mmu_interval_notifier *mni,
-				  const struct mmu_notifier_range *nrange,
-				  unsigned long cur_seq)
+/*
+ * Phase one for one mirror: forward the update.  Returns 0 or -EAGAIN;
+ * a fence the mirror handed back is pushed on @fences.
+ */
+static int hmm_mirror_start(struct hmm_mirror *mirror,
+			    const struct hmm_update *base,
+			    struct hmm_fence **fences)
 {
-	struct hmm_mirror *mirror = container_of(mni, struct hmm_mirror,
-						 notifier);
-	struct hmm_update update = {
+	struct hmm_update update = *base;
+	int ret;
+
+	if (update.event == HMM_UPDATE_RELEASE && mirror->ops->release) {
+		/* exit_mmap() sends this once; only the mirror may repeat. */
+		if (mirror->released)
+			return 0;
+		mirror->released = true;
+		lock_map_acquire(&hmm_mirror_callback_map);
+		mirror->ops->release(mirror);
+		lock_map_release(&hmm_mirror_callback_map);
+		return 0;
+	}
+
+	lock_map_acquire(&hmm_mirror_callback_map);
+	ret = mirror->ops->sync_cpu_device_pagetables(mirror, &update);
+	lock_map_release(&hmm_mirror_callback_map);
+
+	/* A fence comes with success only; drop one given with an error. */
+	if (update.fence && WARN_ON_ONCE(ret)) {
+		update.fence->ops->put(update.fence);
+		update.fence = NULL;
+	}
+	if (update.fence) {
+		if (!update.blockable &&
+		    !update.fence->ops->signaled(update.fence)) {
+			/* Waiting is not allowed: the whole update fails. */
+			update.fence->ops->put(update.fence);
+			hmm_stat_inc(HMM_STAT_FENCE_EAGAIN);
+			return -EAGAIN;
+		}
+		update.fence->next = *fences;
+		*fences = update.fence;
+		return 0;
+	}
+	if (likely(!ret))
+		return 0;
+
+	if (!update.blockable) {
+		/* Only -EAGAIN is allowed here, anything else is a bug. */
+		WARN_ON_ONCE(ret != -EAGAIN);
+		return -EAGAIN;
+	}
+
+	/* Nothing can stop a blockable invalidation; treat it as done. */
+	WARN_ONCE(1, "blockable sync_cpu_device_pagetables() failed: %d\n",
+		  ret);
+	return 0;
+}
+
+/*
+ * Phase two: wait for (only when @wait) and release every fence.  A
+ * non-blockable update only holds signaled fences, so nothing sleeps.
+ */
+static unsigned int hmm_fences_finish(struct hmm_fence *fences, bool wait)
+{
+	unsigned int count = 0;
+	struct hmm_fence *fence;
+
+	while (fences) {
+		fence = fences;
+		fences = fence->next;
+		fence->next = NULL;
+		if (wait)
+			fence->ops->wait(fence);
+		fence->ops->put(fence);
+		count++;
+	}
+	return count;
+}
+
+static bool hmm_invalidate(struct mmu_interval_notifier *mni,
+			   const struct mmu_notifier_range *nrange,
+			   unsigned long cur_seq)
+{
+	struct hmm *hmm = container_of(mni, struct hmm, notifier);
+	const struct hmm_update base = {
 		.start = nrange->start,
 		.end = nrange->end,
 		.event = hmm_update_event(nrange->event),
 		.blockable = mmu_notifier_range_blockable(nrange),
 		.owner = nrange->owner,
 	};
-	int ret;
+	struct hmm_fence *fences = NULL;
+	struct hmm_mirror *mirror;
+	unsigned int mirrors = 0, nfences;
+	u64 t0 = ktime_get_ns();
+	int ret = 0;
 
 	/*
 	 * Invalidate every snapshot first: the driver's sync callback takes
@@ -224,37 +464,36 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *mni,
 	 */
 	mmu_interval_set_seq(mni, cur_seq);
 
-	if (update.event == HMM_UPDATE_RELEASE && mirror->ops->release) {
-		/* exit_mmap() sends this once; only the mirror may repeat. */
-		if (mirror->released)
-			return true;
-		mirror->released = true;
-		lock_map_acquire(&hmm_mirror_callback_map);
-		mirror->ops->release(mirror);
-		lock_map_release(&hmm_mirror_callback_map);
-		return true;
+	if (base.blockable)
+		down_read(&hmm->mirrors_sem);
+	else if (!down_read_trylock(&hmm->mirrors_sem))
+		ret = -EAGAIN;
+
+	if (!ret) {
+		/* Phase one: every device starts invalidating. */
+		list_for_each_entry(mirror, &hmm->mirrors, list) {
+			mirrors++;
+			ret = hmm_mirror_start(mirror, &base, &fences);
+			if (ret)
+				break;
+		}
+		/* Phase two: wait for all of them at once. */
+		nfences = hmm_fences_finish(fences, base.blockable);
+		up_read(&hmm->mirrors_sem);
+		hmm_stat_add(HMM_STAT_FENCES, nfences);
 	}
 
-	lock_map_acquire(&hmm_mirror_callback_map);
-	ret = mirror->ops->sync_cpu_device_pagetables(mirror, &update);
-	lock_map_release(&hmm_mirror_callback_map);
-	if (likely(!ret))
-		return true;
-
-	if (!update.blockable) {
-		/* Only -EAGAIN is allowed here, anything else is a bug. */
-		WARN_ON_ONCE(ret != -EAGAIN);
-		return false;
-	}
-
-	/* Nothing can stop a blockable invalidation; treat it as done. */
-	WARN_ONCE(1, "blockable sync_cpu_device_pagetables() failed: %d\n",
-		  ret);
-	return true;
+	hmm_stat_inc(HMM_STAT_INV_INVALIDATE + base.event);
+	if (!base.blockable)
+		hmm_stat_inc(ret ? HMM_STAT_INV_NONBLOCK_EAGAIN :
+			     HMM_STAT_INV_NONBLOCK);
+	trace_hmm_invalidate(hmm->mm, &base, mirrors, ktime_get_ns() - t0,
+			     ret);
+	return !ret;
 }
 
-static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
-	.invalidate = hmm_mirror_invalidate,
+static const struct mmu_interval_notifier_ops hmm_notifier_ops = {
+	.invalidate = hmm_invalidate,
 };
 
 static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
@@ -262,11 +501,89 @@ static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
 	if (WARN_ON_ONCE(!mm || !mirror->ops ||
 			 !mirror->ops->sync_cpu_device_pagetables))
 		return -EINVAL;
-	/* Registered twice: the notifier is live, do not touch it. */
+	/* Registered twice: the mirror is live, do not touch it. */
 	if (WARN_ON_ONCE(mirror->mm))
 		return -EBUSY;
 	return 0;
 }
+
+static struct hmm *hmm_lookup(struct mm_struct *mm)
+{
+	struct hmm *hmm;
+
+	lockdep_assert_held(&hmm_table_lock);
+	hash_for_each_possible(hmm_table, hmm, node, (unsigned long)mm)
+		if (hmm->mm == mm)
+			return hmm;
+	return NULL;
+}
+
+/* The struct hmm of @mm, created if needed.  mmap_lock held for write. */
+static struct hmm *hmm_get_locked(struct mm_struct *mm)
+{
+	struct hmm *hmm;
+	int ret;
+
+	lockdep_assert_held(&hmm_table_lock);
+	hmm = hmm_lookup(mm);
+	if (hmm)
+		return hmm;
+
+	hmm = kzalloc(sizeof(*hmm), GFP_KERNEL);
+	if (!hmm)
+		return ERR_PTR(-ENOMEM);
+	hmm->mm = mm;
+	init_rwsem(&hmm->mirrors_sem);
+	INIT_LIST_HEAD(&hmm->mirrors);
+	ret = mmu_interval_notifier_insert_locked(&hmm->notifier, mm,
+						  HMM_MIRROR_START,
+						  HMM_MIRROR_LENGTH,
+						  &hmm_notifier_ops);
+	if (ret) {
+		kfree(hmm);
+		return ERR_PTR(ret);
+	}
+	hash_add(hmm_table, &hmm->node, (unsigned long)mm);
+	return hmm;
+}
+
+/**
+ * hmm_mirror_register_locked() - hmm_mirror_register() under the mmap_lock
+ * @mirror: zeroed mirror with &hmm_mirror.ops set
+ * @mm: address space to mirror, with a reference on its users
+ *
+ * Context: Process context, mmap_lock of @mm held for write.
+ *
+ * Return: as hmm_mirror_register(), except that -EINTR cannot happen.
+ */
+int hmm_mirror_register_locked(struct hmm_mirror *mirror,
+			       struct mm_struct *mm)
+{
+	struct hmm *hmm;
+	int ret;
+
+	ret = hmm_mirror_check(mirror, mm);
+	if (ret)
+		return ret;
+	mmap_assert_write_locked(mm);
+
+	mutex_lock(&hmm_table_lock);
+	hmm = hmm_get_locked(mm);
+	if (IS_ERR(hmm)) {
+		mutex_unlock(&hmm_table_lock);
+		return PTR_ERR(hmm);
+	}
+	/* Set before the mirror is live: callbacks may look at them. */
+	mirror->released = false;
+	mirror->mm = mm;
+	mirror->hmm = hmm;
+	down_write(&hmm->mirrors_sem);
+	list_add_tail(&mirror->list, &hmm->mirrors);
+	up_write(&hmm->mirrors_sem);
+	mutex_unlock(&hmm_table_lock);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hmm_mirror_register_locked);
 
 /**
  * hmm_mirror_register() - start mirroring an address space
@@ -277,7 +594,9 @@ static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
  * Once this returns, &hmm_mirror_ops.sync_cpu_device_pagetables is called
  * before any change of the CPU page table of @mm, and
  * &hmm_mirror_ops.release when @mm is torn down.  The mirror pins the
- * mm_struct (not its address space) until hmm_mirror_unregister().
+ * mm_struct (not its address space) until hmm_mirror_unregister().  Every
+ * mirror of an mm is called for each update before the core waits for the
+ * fences any of them returned.
  *
  * Context: Process context.  Takes the mmap_lock of @mm for write, so the
  * caller must not hold it; see hmm_mirror_register_locked().
@@ -296,64 +615,31 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm)
 	ret = hmm_mirror_check(mirror, mm);
 	if (ret)
 		return ret;
-
-	/* Set before the notifier is live: callbacks may look at it. */
-	mirror->released = false;
-	mirror->mm = mm;
-	ret = mmu_interval_notifier_insert(&mirror->notifier, mm,
-					   HMM_MIRROR_START, HMM_MIRROR_LENGTH,
-					   &hmm_mirror_notifier_ops);
-	if (ret)
-		mirror->mm = NULL;
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	ret = hmm_mirror_register_locked(mirror, mm);
+	mmap_write_unlock(mm);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(hmm_mirror_register);
 
 /**
- * hmm_mirror_register_locked() - hmm_mirror_register() under the mmap_lock
- * @mirror: zeroed mirror with &hmm_mirror.ops set
- * @mm: address space to mirror, with a reference on its users
- *
- * Context: Process context, mmap_lock of @mm held for write.
- *
- * Return: as hmm_mirror_register(), except that -EINTR cannot happen.
- */
-int hmm_mirror_register_locked(struct hmm_mirror *mirror,
-			       struct mm_struct *mm)
-{
-	int ret;
-
-	ret = hmm_mirror_check(mirror, mm);
-	if (ret)
-		return ret;
-
-	mmap_assert_write_locked(mm);
-	mirror->released = false;
-	mirror->mm = mm;
-	ret = mmu_interval_notifier_insert_locked(&mirror->notifier, mm,
-						  HMM_MIRROR_START,
-						  HMM_MIRROR_LENGTH,
-						  &hmm_mirror_notifier_ops);
-	if (ret)
-		mirror->mm = NULL;
-	return ret;
-}
-EXPORT_SYMBOL_GPL(hmm_mirror_register_locked);
-
-/**
  * hmm_mirror_unregister() - stop mirroring an address space
  * @mirror: mirror registered with hmm_mirror_register()
  *
- * This is a barrier: when it returns, no mirror callback is running and
- * none will run again, including a release() racing with exit_mmap().  It
- * may be called before or after the mm exited.  Unregistering a mirror that
- * is not registered is reported once and ignored.
+ * This is a barrier: when it returns, no callback of this mirror is running
+ * and none will run again, including a release() racing with exit_mmap().
+ * It may be called before or after the mm exited.  Unregistering a mirror
+ * that is not registered is reported once and ignored.
  *
  * Context: Process context, may sleep.  Must not be called from a mirror
  * callback nor with a lock held that a mirror callback takes.
  */
 void hmm_mirror_unregister(struct hmm_mirror *mirror)
 {
+	struct hmm *hmm = mirror->hmm;
+	bool last;
+
 	might_sleep();
 
 	if (WARN_ON_ONCE(!mirror->mm))
@@ -362,9 +648,23 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	lock_map_acquire(&hmm_mirror_callback_map);
 	lock_map_release(&hmm_mirror_callback_map);
 
-	/* Waits for a callback in flight and drops the mm_struct pin. */
-	mmu_interval_notifier_remove(&mirror->notifier);
+	mutex_lock(&hmm_table_lock);
+	/* Waits for the callbacks in flight, which hold it for read. */
+	down_write(&hmm->mirrors_sem);
+	list_del(&mirror->list);
+	last = list_empty(&hmm->mirrors);
+	up_write(&hmm->mirrors_sem);
+	if (last)
+		hash_del(&hmm->node);
+	mutex_unlock(&hmm_table_lock);
+
+	mirror->hmm = NULL;
 	mirror->mm = NULL;
+	if (!last)
+		return;
+	/* Unreachable now; waits for a callback in flight, unpins the mm. */
+	mmu_interval_notifier_remove(&hmm->notifier);
+	kfree(hmm);
 }
 EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
 
@@ -754,16 +1054,71 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	return 0;
 }
 
+/*
+ * Snapshot fast path, for walks that fault nothing: none ptes and present,
+ * accessible ptes that are not special (so vm_normal_page() would return
+ * their page) are written here in one tight loop, with the encoding held in
+ * registers.  Returns the address of the first pte it left to
+ * hmm_vma_handle_pte(), or @end.  @fixed is a constant at each call site,
+ * so each entry format gets its own loop.
+ */
+static __always_inline unsigned long
+hmm_snapshot_ptes(struct hmm_vma_walk *hw, unsigned long addr,
+		  unsigned long end, pte_t *ptep, bool fixed)
+{
+	struct hmm_range *range = hw->range;
+	unsigned long i = hmm_index(range, addr);
+	const unsigned int shift = hw->pfn_shift;
+	const u64 valid = hw->f_valid;
+	const u64 write = hw->f_write;
+	const u64 none = hw->v_none;
+	pte_t pte;
+	u64 entry;
+
+	for (; addr < end; addr += PAGE_SIZE, ptep++, i++) {
+		pte = ptep_get(ptep);
+		if (pte_none(pte))
+			entry = none;
+		else if (pte_present(pte) && !pte_protnone(pte) &&
+			 !pte_special(pte))
+			entry = ((u64)pte_pfn(pte) << shift) | valid |
+				(pte_write(pte) ? write : 0);
+		else
+			break;
+		if (fixed)
+			range->hmm_pfns[i] = (unsigned long)entry;
+		else
+			range->pfns[i] = entry;
+	}
+	return addr;
+}
+
 static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
 			     unsigned long start, unsigned long end)
 {
-	unsigned long addr;
+	struct hmm_vma_walk *hw = walk->private;
+	/* Without special ptes any pte may hide a pfn map: no fast path. */
+	bool fast = !hw->may_fault &&
+		    IS_ENABLED(CONFIG_ARCH_HAS_PTE_SPECIAL);
+	unsigned long addr, next;
 	pte_t *ptep, *first;
 	int ret = 0;
 
 	first = pte_offset_map(pmdp, start);
 	for (addr = start, ptep = first; addr < end;
 	     addr += PAGE_SIZE, ptep++) {
+		if (fast) {
+			if (hw->fixed)
+				next = hmm_snapshot_ptes(hw, addr, end, ptep,
+							 true);
+			else
+				next = hmm_snapshot_ptes(hw, addr, end, ptep,
+							 false);
+			ptep += (next - addr) >> PAGE_SHIFT;
+			addr = next;
+			if (addr >= end)
+				break;
+		}
 		ret = hmm_vma_handle_pte(walk, addr, end, ptep);
 		if (ret)
 			break;
@@ -1008,6 +1363,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 				return -EBUSY;
 			range->notifier_seq =
 				mmu_interval_read_begin(range->notifier);
+			hw->retries++;
 			continue;
 		}
 
@@ -1025,14 +1381,38 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			return -EBUSY;
 		}
 
-		if (ret == HMM_WALK_FAULT) {
-			ret = hmm_fault_run(hw, mm, block);
-			if (ret)
-				return ret;
-		} else if (WARN_ON_ONCE(ret != HMM_WALK_RESTART)) {
-			return -EFAULT;
+		if (ret != HMM_WALK_FAULT) {
+			if (WARN_ON_ONCE(ret != HMM_WALK_RESTART))
+				return -EFAULT;
+			hw->retries++;
+			continue;
 		}
+		hw->faults++;
+		ret = hmm_fault_run(hw, mm, block);
+		if (ret)
+			return ret;
 	}
+}
+
+/* hmm_walk_range() with its statistics and trace events. */
+static int hmm_walk_counted(struct hmm_vma_walk *hw, struct mm_struct *mm,
+			    bool own_seq, bool block, unsigned int kind)
+{
+	const struct hmm_range *range = hw->range;
+	int ret;
+
+	trace_hmm_walk_start(mm, range->start, range->end, kind);
+	ret = hmm_walk_range(hw, mm, own_seq, block);
+	hmm_stat_inc(HMM_STAT_SNAPSHOTS + kind);
+	hmm_stat_add(HMM_STAT_RETRIES, hw->retries);
+	hmm_stat_add(HMM_STAT_FAULT_RUNS, hw->faults);
+	if (ret == -EBUSY)
+		hmm_stat_inc(HMM_STAT_EBUSY);
+	else if (ret == -EAGAIN)
+		hmm_stat_inc(HMM_STAT_EAGAIN);
+	trace_hmm_walk_end(mm, range->start, range->end, kind, ret,
+			   hw->retries, hw->faults);
+	return ret;
 }
 
 static void hmm_walk_init(struct hmm_vma_walk *hw, struct hmm_range *range,
@@ -1118,10 +1498,12 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
 	mmap_assert_locked(mm);
 
 	hmm_walk_init(&hw, range, may_fault, false);
-	range->notifier = &range->mirror->notifier;
+	range->notifier = &range->mirror->hmm->notifier;
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 
-	ret = hmm_walk_range(&hw, mm, true, block);
+	ret = hmm_walk_counted(&hw, mm, true, block,
+			       !may_fault ? HMM_TRACE_SNAPSHOT :
+			       block ? HMM_TRACE_FAULT : HMM_TRACE_FAULT_UNLOCKABLE);
 	if (ret)
 		hmm_range_finish(range);
 	return ret;
@@ -1262,6 +1644,6 @@ int hmm_range_fault(struct hmm_range *range)
 			    HMM_PFN_FIXED_ORDER_SHIFT;
 
 	hmm_walk_init(&hw, range, true, true);
-	return hmm_walk_range(&hw, mm, false, true);
+	return hmm_walk_counted(&hw, mm, false, true, HMM_TRACE_RANGE_FAULT);
 }
 EXPORT_SYMBOL(hmm_range_fault);

@@ -19,6 +19,7 @@
 #include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/hrtimer.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -529,6 +530,14 @@ static const u64 hmm_e2e_values[HMM_PFN_VALUE_MAX] = {
  * @last_start: start of the last completed sync (under @lock)
  * @last_end: end of the last completed sync (under @lock)
  * @registered: hmm_mirror_register() succeeded and no unregister yet
+ * @fence: the fence handed out by a sync in a fence mode; cases invalidate
+ *	one range at a time, so one is enough
+ * @fence_mode: HMM_TEST_FENCE_*, what a successful sync hands back
+ * @fence_us: delay of HMM_TEST_FENCE_TIMER
+ * @fences: fences handed to the core
+ * @fence_waits: &hmm_fence_ops.wait calls
+ * @fence_puts: &hmm_fence_ops.put calls
+ * @waits_at_sync: hmm_test_fence_waits when the last fence was handed out
  */
 struct hmm_test_mirror {
 	struct hmm_mirror	mirror;
@@ -545,10 +554,88 @@ struct hmm_test_mirror {
 	unsigned long		last_start;
 	unsigned long		last_end;
 	bool			registered;
+	struct hmm_test_fence {
+		struct hmm_fence	base;
+		struct completion	done;
+		struct hrtimer		timer;
+		struct hmm_test_mirror	*tm;
+	}			fence;
+	unsigned int		fence_mode;
+	unsigned int		fence_us;
+	atomic_t		fences;
+	atomic_t		fence_waits;
+	atomic_t		fence_puts;
+	int			waits_at_sync;
 };
 
+enum {
+	HMM_TEST_FENCE_NONE,		/* finish in the callback */
+	HMM_TEST_FENCE_TIMER,		/* signaled fence_us after the sync */
+	HMM_TEST_FENCE_SIGNALED,	/* already signaled when handed out */
+	HMM_TEST_FENCE_PENDING,		/* signaled by the case itself */
+};
+
+/* fence wait() calls of every mirror: tells whether phase two started. */
+static atomic_t hmm_test_fence_waits = ATOMIC_INIT(0);
+
+static struct hmm_test_fence *hmm_test_to_fence(struct hmm_fence *fence)
+{
+	return container_of(fence, struct hmm_test_fence, base);
+}
+
+static bool hmm_test_fence_signaled(struct hmm_fence *fence)
+{
+	return completion_done(&hmm_test_to_fence(fence)->done);
+}
+
+static void hmm_test_fence_wait(struct hmm_fence *fence)
+{
+	struct hmm_test_fence *f = hmm_test_to_fence(fence);
+
+	atomic_inc(&hmm_test_fence_waits);
+	atomic_inc(&f->tm->fence_waits);
+	wait_for_completion(&f->done);
+}
+
+static void hmm_test_fence_put(struct hmm_fence *fence)
+{
+	atomic_inc(&hmm_test_to_fence(fence)->tm->fence_puts);
+}
+
+static const struct hmm_fence_ops hmm_test_fence_ops = {
+	.signaled	= hmm_test_fence_signaled,
+	.wait		= hmm_test_fence_wait,
+	.put		= hmm_test_fence_put,
+};
+
+static enum hrtimer_restart hmm_test_fence_timer(struct hrtimer *timer)
+{
+	complete_all(&container_of(timer, struct hmm_test_fence,
+				   timer)->done);
+	return HRTIMER_NORESTART;
+}
+
+/* Hand the core a fence as @tm->fence_mode says; called under @tm->lock. */
+static void hmm_test_hand_fence(struct hmm_test_mirror *tm,
+				struct hmm_update *update)
+{
+	struct hmm_test_fence *f = &tm->fence;
+
+	if (tm->fence_mode == HMM_TEST_FENCE_NONE)
+		return;
+	reinit_completion(&f->done);
+	if (tm->fence_mode == HMM_TEST_FENCE_SIGNALED)
+		complete_all(&f->done);
+	else if (tm->fence_mode == HMM_TEST_FENCE_TIMER)
+		hrtimer_start(&f->timer, ns_to_ktime(tm->fence_us * 1000ULL),
+			      HRTIMER_MODE_REL);
+	tm->waits_at_sync = atomic_read(&hmm_test_fence_waits);
+	atomic_inc(&tm->fences);
+	update->fence = &f->base;
+}
+
 static int hmm_test_sync(struct hmm_mirror *mirror,
-			 const struct hmm_update *update)
+			 struct hmm_update *update)
 {
 	struct hmm_test_mirror *tm = container_of(mirror,
 						  struct hmm_test_mirror,
@@ -573,6 +660,7 @@ static int hmm_test_sync(struct hmm_mirror *mirror,
 	tm->last_end = update->end;
 	if (tm->delay_us && update->blockable)
 		usleep_range(tm->delay_us, 2 * tm->delay_us);
+	hmm_test_hand_fence(tm, update);
 	atomic_inc(&tm->syncs);
 	atomic_dec(&tm->in_cb);
 	mutex_unlock(&tm->lock);
@@ -620,6 +708,11 @@ static void hmm_test_mirror_init(struct hmm_test_mirror *tm,
 {
 	mutex_init(&tm->lock);
 	tm->mirror.ops = ops;
+	tm->fence.base.ops = &hmm_test_fence_ops;
+	tm->fence.tm = tm;
+	init_completion(&tm->fence.done);
+	hrtimer_init(&tm->fence.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	tm->fence.timer.function = hmm_test_fence_timer;
 }
 
 static int hmm_test_mirror_register(struct hmm_test_mirror *tm,
@@ -686,6 +779,8 @@ static void hmm_e2e_end(struct hmm_e2e *e)
 {
 	hmm_test_mirror_unregister(&e->tm);
 	hmm_test_mirror_unregister(&e->tm2);
+	hrtimer_cancel(&e->tm.fence.timer);
+	hrtimer_cancel(&e->tm2.fence.timer);
 	hmm_e2e_drop_mm(e);
 	kfree(e);
 }
@@ -1708,6 +1803,126 @@ static void hmm_test_e2e_two_mirrors(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/*
+ * Two-phase invalidation: two mirrors whose device invalidation takes
+ * 20 ms each.  Both are started before the core waits on either fence
+ * (phase one, then phase two), each fence is waited for and put exactly
+ * once, and the update only completes once both devices are done.
+ */
+static void hmm_test_e2e_fence_parallel(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	int waits;
+	u64 t0;
+
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	hmm_e2e_fill(e, addr, 1);
+	e->tm.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm2.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm.fence_us = 20000;
+	e->tm2.fence_us = 20000;
+
+	waits = atomic_read(&hmm_test_fence_waits);
+	t0 = ktime_get_ns();
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_GE(test, ktime_get_ns() - t0, 20ULL * NSEC_PER_MSEC);
+
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fences), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fences), 1);
+	/* No fence was waited for before the second mirror was called. */
+	KUNIT_EXPECT_EQ(test, e->tm.waits_at_sync, waits);
+	KUNIT_EXPECT_EQ(test, e->tm2.waits_at_sync, waits);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fence_waits), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_waits), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fence_puts), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_puts), 1);
+	KUNIT_EXPECT_TRUE(test, completion_done(&e->tm.fence.done));
+	KUNIT_EXPECT_TRUE(test, completion_done(&e->tm2.fence.done));
+	hmm_e2e_end(e);
+}
+
+/*
+ * A non-blockable update (OOM reaper) may not wait: the second mirror
+ * hands back a fence that is still pending, so the whole update fails
+ * with -EAGAIN.  Nothing is left half-done: the fence was put without a
+ * wait, no invalidation stays open (a new snapshot can begin and is
+ * valid), the snapshot taken before is refused, and a later blockable
+ * update waits for the fence as usual.
+ */
+static void hmm_test_e2e_fence_nonblock(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct mmu_notifier_range r;
+	int ret;
+
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	e->tm2.fence_mode = HMM_TEST_FENCE_PENDING;
+
+	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
+				addr + PAGE_SIZE);
+	mmap_read_lock(e->mm);
+	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
+	mmap_read_unlock(e->mm);
+	if (!ret)
+		mmu_notifier_invalidate_range_end(&r);
+
+	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fences), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_waits), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_puts), 1);
+	KUNIT_EXPECT_FALSE(test, completion_done(&e->tm2.fence.done));
+	KUNIT_EXPECT_FALSE(test, e->tm2.last_blockable);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* read_begin() would block forever had the update been left open. */
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	hmm_e2e_expect_rw(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	e->tm2.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm2.fence_us = 1000;
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, addr, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fences), 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_waits), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fence_puts), 2);
+	KUNIT_EXPECT_TRUE(test, completion_done(&e->tm2.fence.done));
+	hmm_e2e_end(e);
+}
+
+/* A non-blockable update takes a fence that is already signaled. */
+static void hmm_test_e2e_fence_nonblock_signaled(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct mmu_notifier_range r;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 1);
+	e->tm.fence_mode = HMM_TEST_FENCE_SIGNALED;
+	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
+				addr + PAGE_SIZE);
+	mmap_read_lock(e->mm);
+	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
+	if (!ret)
+		mmu_notifier_invalidate_range_end(&r);
+	mmap_read_unlock(e->mm);
+
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fences), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fence_waits), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fence_puts), 1);
+	hmm_e2e_end(e);
+}
+
 static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip, hmm_enc_gen_params),
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip_all_flags, hmm_enc_gen_params),
@@ -1754,6 +1969,9 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_release),
 	KUNIT_CASE(hmm_test_e2e_release_via_sync),
 	KUNIT_CASE(hmm_test_e2e_two_mirrors),
+	KUNIT_CASE(hmm_test_e2e_fence_parallel),
+	KUNIT_CASE(hmm_test_e2e_fence_nonblock),
+	KUNIT_CASE(hmm_test_e2e_fence_nonblock_signaled),
 	{}
 };
 

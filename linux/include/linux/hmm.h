@@ -25,6 +25,7 @@
 #include <linux/bitops.h>
 #include <linux/mmu_notifier.h>
 
+struct hmm;
 struct hmm_mirror;
 
 /**
@@ -344,6 +345,39 @@ enum hmm_update_event {
 	HMM_UPDATE_EXCLUSIVE,
 };
 
+struct hmm_fence;
+
+/**
+ * struct hmm_fence_ops - how the core waits for a device invalidation
+ * @signaled: true once the device has stopped using the invalidated range.
+ *	Must not sleep; called in non-blockable updates too.
+ * @wait: sleep until @signaled would return true.  Only called from
+ *	blockable updates.
+ * @put: drop the reference that sync_cpu_device_pagetables() handed over
+ *	with the fence.  Must not sleep.
+ */
+struct hmm_fence_ops {
+	bool (*signaled)(struct hmm_fence *fence);
+	void (*wait)(struct hmm_fence *fence);
+	void (*put)(struct hmm_fence *fence);
+};
+
+/**
+ * struct hmm_fence - a device invalidation still in flight
+ * @ops: how to wait for it and release it; set by the driver.
+ * @next: used by the core while it holds the fence; the driver does not
+ *	touch it.
+ *
+ * Embed it in the driver's own fence object (which may wrap a dma_fence)
+ * and hand it back through &hmm_update.fence.  The core waits for every
+ * fence of an update only after every mirror has started its invalidation,
+ * so the devices invalidate in parallel.
+ */
+struct hmm_fence {
+	const struct hmm_fence_ops	*ops;
+	struct hmm_fence		*next;
+};
+
 /**
  * struct hmm_update - a CPU page table update to mirror
  * @start: first virtual address of the update (inclusive).
@@ -353,6 +387,10 @@ enum hmm_update_event {
  * @owner: for @event HMM_UPDATE_MIGRATE and HMM_UPDATE_EXCLUSIVE, the owner
  *	passed by whoever started the operation (a driver migrating its own
  *	pages may skip its own invalidation); NULL otherwise.
+ * @fence: NULL on entry to sync_cpu_device_pagetables().  A mirror that
+ *	started its invalidation but has not finished it sets a fence here
+ *	and returns 0; the core waits for it before the CPU page table
+ *	changes.  See &hmm_mirror_ops.sync_cpu_device_pagetables.
  */
 struct hmm_update {
 	unsigned long		start;
@@ -360,6 +398,7 @@ struct hmm_update {
 	enum hmm_update_event	event;
 	bool			blockable;
 	void			*owner;
+	struct hmm_fence	*fence;
 };
 
 /**
@@ -369,13 +408,19 @@ struct hmm_update {
  *	returning.  Optional: without it the teardown is passed to
  *	@sync_cpu_device_pagetables as a blockable HMM_UPDATE_RELEASE.
  * @sync_cpu_device_pagetables: the CPU page table of @update's range is
- *	about to change.  Required.  The device must stop using the range,
- *	TLBs flushed, before this returns.  The callback takes the driver
- *	lock that also protects hmm_vma_range_done() calls.  When
- *	@update->blockable is false it must not sleep (trylock only, no
- *	GFP_KERNEL) and returns -EAGAIN if it would have to; the core then
- *	reports the invalidation as failed and the caller retries or gives
- *	up.  In blockable mode it must return 0.
+ *	about to change.  Required.  The device must stop using the range
+ *	before the update completes.  The callback takes the driver lock that
+ *	also protects hmm_vma_range_done() calls, and either finishes the
+ *	device invalidation (TLBs flushed) before it returns 0, or starts it,
+ *	stores a &struct hmm_fence in @update->fence and returns 0: the core
+ *	first calls every mirror of the mm, then waits on all their fences,
+ *	so devices invalidate in parallel.  Pages the device wrote through a
+ *	writable mapping in the range must be marked dirty (set_page_dirty())
+ *	here, as the CPU page table may be about to drop its own dirty bit.
+ *	When @update->blockable is false it must not sleep (trylock only, no
+ *	GFP_KERNEL) and returns -EAGAIN if it would have to; a fence it hands
+ *	back that is not signaled yet also fails the update with -EAGAIN.  In
+ *	blockable mode it must return 0.
  *
  * Neither callback may call hmm_mirror_unregister() or take a lock held
  * around hmm_mirror_unregister() or mmu_interval_read_begin().
@@ -383,12 +428,13 @@ struct hmm_update {
 struct hmm_mirror_ops {
 	void (*release)(struct hmm_mirror *mirror);
 	int (*sync_cpu_device_pagetables)(struct hmm_mirror *mirror,
-					  const struct hmm_update *update);
+					  struct hmm_update *update);
 };
 
 /**
  * struct hmm_mirror - a device page table mirroring one mm
- * @notifier: interval notifier covering the whole user address space.
+ * @hmm: per-mm state shared by every mirror of @mm; private to the core.
+ * @list: entry in the mirror list of @hmm; private to the core.
  * @ops: driver callbacks.
  * @mm: mm mirrored; NULL while not registered.
  * @released: set once the release of @mm has been forwarded.
@@ -398,7 +444,8 @@ struct hmm_mirror_ops {
  * callbacks.
  */
 struct hmm_mirror {
-	struct mmu_interval_notifier	notifier;
+	struct hmm			*hmm;
+	struct list_head		list;
 	const struct hmm_mirror_ops	*ops;
 	struct mm_struct		*mm;
 	bool				released;

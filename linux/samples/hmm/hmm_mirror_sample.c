@@ -89,7 +89,7 @@ static void sdev_unmap(struct sdev_as *as, unsigned long start,
 }
 
 static int sdev_sync(struct hmm_mirror *mirror,
-		     const struct hmm_update *update)
+		     struct hmm_update *update)
 {
 	struct sdev_as *as = container_of(mirror, struct sdev_as, mirror);
 
