@@ -28,11 +28,13 @@
 #define pr_fmt(fmt) "test_hmm: " fmt
 
 #include <linux/cdev.h>
+#include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/hrtimer.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
@@ -45,12 +47,15 @@
 #include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/swap.h>
+#include <linux/wait_bit.h>
 #include <linux/xarray.h>
 
 #include "test_hmm_uapi.h"
@@ -116,6 +121,17 @@ enum dmirror_pt_access {
 	DMIRROR_PT_ATOMIC	= 1,
 	DMIRROR_PT_WRITE	= 3,
 };
+
+/*
+ * The device's dirty bit: set on an entry when the device writes through
+ * it, turned into set_page_dirty() when the entry is dropped.
+ */
+#define DMIRROR_PT_DIRTY	XA_MARK_0
+
+static unsigned int inval_latency_us;
+module_param(inval_latency_us, uint, 0644);
+MODULE_PARM_DESC(inval_latency_us,
+		 "Simulated device invalidation latency in microseconds, completed asynchronously through an HMM fence (0: invalidate synchronously)");
 
 static unsigned long spm_addr_dev0;
 module_param(spm_addr_dev0, ulong, 0444);
@@ -255,19 +271,42 @@ static bool dmirror_is_private(const struct dmirror_device *ddev)
  * Device page table
  */
 
-/* Drop the device mappings of [start, end). */
-static void dmirror_pt_clear(struct dmirror *dmirror, unsigned long start,
-			     unsigned long end)
+/*
+ * Drop the device mapping at page index @idx.  If the device wrote through
+ * it, the CPU must know: its own dirty bit may be about to be cleared (page
+ * out of a clean-looking page, MADV_FREE, writeback), and a page the device
+ * dirtied would otherwise be thrown away.  set_page_dirty() does not sleep
+ * and the page is still mapped by the CPU, so its mapping is stable.
+ */
+static void dmirror_pt_drop(struct dmirror *dmirror, unsigned long idx)
 {
-	unsigned long idx;
+	struct page *page;
+
+	lockdep_assert_held(&dmirror->lock);
+	if (xa_get_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY)) {
+		page = xa_untag_pointer(xa_load(&dmirror->pt, idx));
+		if (page && !is_zone_device_page(page))
+			set_page_dirty(page);
+	}
+	xa_erase(&dmirror->pt, idx);
+}
+
+/* Drop the device mappings of [start, end); return how many there were. */
+static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
+				      unsigned long start, unsigned long end)
+{
+	unsigned long idx, count = 0;
 	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
 	if (end <= start)
-		return;
+		return 0;
 	xa_for_each_range(&dmirror->pt, idx, entry, start >> PAGE_SHIFT,
-			  (end - 1) >> PAGE_SHIFT)
-		xa_erase(&dmirror->pt, idx);
+			  (end - 1) >> PAGE_SHIFT) {
+		dmirror_pt_drop(dmirror, idx);
+		count++;
+	}
+	return count;
 }
 
 /*
@@ -332,6 +371,7 @@ static unsigned long dmirror_pt_write(struct dmirror *dmirror,
 		kaddr = kmap_local_page(page);
 		memcpy(kaddr, buf, PAGE_SIZE);
 		kunmap_local(kaddr);
+		xa_set_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY);
 	}
 	return done;
 }
@@ -375,10 +415,102 @@ static void dmirror_count(struct dmirror_counters *stats,
 		atomic64_inc(&stats->eagain);
 }
 
+/**
+ * struct dmirror_fence - a simulated device invalidation in flight
+ * @base: what the HMM core waits on.
+ * @timer: "the device" finishing the invalidation after inval_latency_us.
+ * @done: completed by @timer.
+ * @ref: one reference for the core, one for @timer.
+ */
+struct dmirror_fence {
+	struct hmm_fence	base;
+	struct hrtimer		timer;
+	struct completion	done;
+	refcount_t		ref;
+};
+
+/* Fences whose timer has not run yet; module unload waits for them. */
+static atomic_t dmirror_fences_live = ATOMIC_INIT(0);
+
+static struct dmirror_fence *to_dmirror_fence(struct hmm_fence *fence)
+{
+	return container_of(fence, struct dmirror_fence, base);
+}
+
+static void dmirror_fence_put(struct hmm_fence *fence)
+{
+	struct dmirror_fence *df = to_dmirror_fence(fence);
+
+	if (refcount_dec_and_test(&df->ref))
+		kfree(df);
+}
+
+static bool dmirror_fence_signaled(struct hmm_fence *fence)
+{
+	return completion_done(&to_dmirror_fence(fence)->done);
+}
+
+static void dmirror_fence_wait(struct hmm_fence *fence)
+{
+	wait_for_completion(&to_dmirror_fence(fence)->done);
+}
+
+static const struct hmm_fence_ops dmirror_fence_ops = {
+	.signaled	= dmirror_fence_signaled,
+	.wait		= dmirror_fence_wait,
+	.put		= dmirror_fence_put,
+};
+
+static enum hrtimer_restart dmirror_fence_timer(struct hrtimer *timer)
+{
+	struct dmirror_fence *df = container_of(timer, struct dmirror_fence,
+						timer);
+
+	complete_all(&df->done);
+	dmirror_fence_put(&df->base);
+	if (atomic_dec_and_test(&dmirror_fences_live))
+		wake_up_var(&dmirror_fences_live);
+	return HRTIMER_NORESTART;
+}
+
+/*
+ * Simulate a device whose TLB invalidation takes @latency_us: start it and
+ * hand the core a fence.  GFP_NOWAIT because invalidations run in reclaim
+ * and in non-blocking sections; without memory a blockable update just
+ * waits here instead.
+ */
+static int dmirror_start_latency(struct hmm_update *update,
+				 unsigned int latency_us)
+{
+	struct dmirror_fence *df;
+
+	df = kmalloc(sizeof(*df), GFP_NOWAIT | __GFP_NOWARN);
+	if (!df) {
+		if (!update->blockable)
+			return -EAGAIN;
+		fsleep(latency_us);
+		return 0;
+	}
+	df->base.ops = &dmirror_fence_ops;
+	df->base.next = NULL;
+	init_completion(&df->done);
+	refcount_set(&df->ref, 2);
+	atomic_inc(&dmirror_fences_live);
+	hrtimer_init(&df->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	df->timer.function = dmirror_fence_timer;
+	hrtimer_start(&df->timer, ns_to_ktime((u64)latency_us * NSEC_PER_USEC),
+		      HRTIMER_MODE_REL);
+	update->fence = &df->base;
+	return 0;
+}
+
 /* The work of dmirror_sync_pagetables(): drop the device mappings. */
 static int dmirror_invalidate(struct dmirror *dmirror,
-			      const struct hmm_update *update)
+			      struct hmm_update *update)
 {
+	unsigned int latency_us = READ_ONCE(inval_latency_us);
+	unsigned long dropped;
+
 	/*
 	 * Our own migrations unmap just the pages they move, with
 	 * dmirror_device_unmap(), and map the new ones themselves; our own
@@ -395,13 +527,17 @@ static int dmirror_invalidate(struct dmirror *dmirror,
 	} else {
 		mutex_lock(&dmirror->lock);
 	}
-	dmirror_pt_clear(dmirror, update->start, update->end);
+	dropped = dmirror_pt_clear(dmirror, update->start, update->end);
 	mutex_unlock(&dmirror->lock);
+
+	/* Only a device that had something mapped has TLBs to flush. */
+	if (latency_us && dropped)
+		return dmirror_start_latency(update, latency_us);
 	return 0;
 }
 
 static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
-				   const struct hmm_update *update)
+				   struct hmm_update *update)
 {
 	struct dmirror *dmirror = container_of(mirror, struct dmirror, mirror);
 	int ret;
@@ -437,8 +573,8 @@ static void dmirror_device_unmap(struct dmirror_device *ddev,
 		mutex_lock(&dmirror->lock);
 		for (i = 0; i < npages; i++)
 			if (src[i] & MIGRATE_PFN_MIGRATE)
-				xa_erase(&dmirror->pt,
-					 (addr >> PAGE_SHIFT) + i);
+				dmirror_pt_drop(dmirror,
+						(addr >> PAGE_SHIFT) + i);
 		mutex_unlock(&dmirror->lock);
 	}
 	mutex_unlock(&ddev->mirrors_lock);
@@ -1787,6 +1923,14 @@ static void __exit dmirror_exit(void)
 		if (dmirror_devs[id])
 			dmirror_device_destroy(id);
 	unregister_chrdev_region(dmirror_devt, DMIRROR_MAX_DEVICES);
+	/*
+	 * A non-blockable update that failed put its fences without waiting;
+	 * their timers may still be due.  The timer callback runs with
+	 * interrupts off, so once the count is zero a grace period ends it.
+	 */
+	wait_var_event(&dmirror_fences_live,
+		       !atomic_read(&dmirror_fences_live));
+	synchronize_rcu();
 }
 
 module_init(dmirror_init);
