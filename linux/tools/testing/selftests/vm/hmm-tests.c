@@ -2194,4 +2194,277 @@ TEST_F(hmm, hugetlbfs_migrate)
 	munmap(p, size);
 }
 
+/* ------------------------------------------------------------------------
+ * Dirty propagation, fences, trace events and statistics
+ */
+
+/* Whether every page of [p, p + size) is resident, per mincore(). */
+static int resident_pages(void *p, size_t size, size_t psz)
+{
+	unsigned char vec[64];
+	size_t i, n = size / psz;
+	int count = 0;
+
+	if (n > sizeof(vec) || mincore(p, size, vec))
+		return -1;
+	for (i = 0; i < n; i++)
+		count += vec[i] & 1;
+	return count;
+}
+
+/*
+ * MADV_FREE leaves writable but clean PTEs, and reclaim throws clean lazy
+ * free pages away.  The device writes through such a PTE without a fault,
+ * so only the mirror marking the page dirty when it drops its mapping keeps
+ * the data.  A control range without device writes must be discarded, or
+ * the test proves nothing and says so.
+ */
+TEST_F(hmm, dirty_madv_free)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	char *p, *ctl, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = anon_with_buf(_metadata, size, &buf);
+	ctl = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(ctl, MAP_FAILED);
+	pattern_fill(p, size, 0xd1);
+	pattern_fill(ctl, size, 0xd1);
+	ASSERT_EQ(madvise(p, size, MADV_FREE), 0);
+	ASSERT_EQ(madvise(ctl, size, MADV_FREE), 0);
+
+	pattern_fill(buf, size, 0xd2);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(madvise(ctl, size, MADV_PAGEOUT), 0);
+	ASSERT_EQ(madvise(p, size, MADV_PAGEOUT), 0);
+
+	if (pattern_check(ctl, size, 0xd1) == -1)
+		SKIP(goto out, "reclaim kept clean MADV_FREE pages");
+	ASSERT_EQ(pattern_check(p, size, 0xd2), -1);
+out:
+	free(buf);
+	munmap(ctl, size);
+	munmap(p, size);
+}
+
+/*
+ * A read fault maps tmpfs pages of a shared mapping writable and clean (no
+ * write notification on tmpfs).  Device writes through those PTEs must
+ * survive the reclaim of a page that looks clean to the CPU.
+ */
+TEST_F(hmm, dirty_shmem_pageout)
+{
+	unsigned long npages = 16, i;
+	size_t size = npages * self->psz;
+	char *p, *ctl, *buf;
+	long sum = 0;
+	int fd, cfd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	fd = tmpfile_sized(size);
+	cfd = tmpfile_sized(size);
+	ASSERT_GE(fd, 0);
+	ASSERT_GE(cfd, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ctl = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+	ASSERT_NE(p, MAP_FAILED);
+	ASSERT_NE(ctl, MAP_FAILED);
+	buf = malloc(size);
+	ASSERT_NE(buf, NULL);
+	/* Read faults: fresh tmpfs pages, mapped writable and clean. */
+	for (i = 0; i < npages; i++)
+		sum += p[i * self->psz] + ctl[i * self->psz];
+	ASSERT_EQ(sum, 0);
+
+	pattern_fill(buf, size, 0x5e);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL), 0);
+	ASSERT_EQ(madvise(ctl, size, MADV_PAGEOUT), 0);
+	ASSERT_EQ(madvise(p, size, MADV_PAGEOUT), 0);
+
+	if (resident_pages(ctl, size, self->psz) != 0)
+		SKIP(goto out, "reclaim kept clean tmpfs pages");
+	ASSERT_EQ(pattern_check(p, size, 0x5e), -1);
+	memset(buf, 0, size);
+	ASSERT_EQ(pread(fd, buf, size, 0), (ssize_t)size);
+	ASSERT_EQ(pattern_check(buf, size, 0x5e), -1);
+out:
+	free(buf);
+	munmap(ctl, size);
+	munmap(p, size);
+	close(cfd);
+	close(fd);
+}
+
+#define HMM_STATS_PATH		"/sys/kernel/debug/hmm/stats"
+#define INVAL_LATENCY_PATH	"/sys/module/test_hmm/parameters/inval_latency_us"
+
+/* The core's counters (debugfs hmm/stats) move with what the device does. */
+TEST_F(hmm, debugfs_stats)
+{
+	long snaps, faults, unmaps, ebusy;
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	unsigned char m[8];
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	snaps = read_long(HMM_STATS_PATH, "snapshots");
+	faults = read_long(HMM_STATS_PATH, "faults");
+	unmaps = read_long(HMM_STATS_PATH, "inv_unmap");
+	ebusy = read_long(HMM_STATS_PATH, "ebusy");
+	ASSERT_GE(snaps, 0);
+	ASSERT_GE(faults, 0);
+	ASSERT_GE(unmaps, 0);
+	ASSERT_GE(ebusy, 0);
+
+	p = anon_with_buf(_metadata, size, &buf);
+	memset(p, 7, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(munmap(p, size), 0);
+
+	ASSERT_GT(read_long(HMM_STATS_PATH, "snapshots"), snaps);
+	ASSERT_GT(read_long(HMM_STATS_PATH, "faults"), faults);
+	ASSERT_GT(read_long(HMM_STATS_PATH, "inv_unmap"), unmaps);
+	/* Nothing raced with these commands. */
+	ASSERT_EQ(read_long(HMM_STATS_PATH, "ebusy"), ebusy);
+	free(buf);
+}
+
+/* Read the whole trace buffer of @dir into a NUL-terminated string. */
+static char *trace_read(const char *dir)
+{
+	size_t len = 0, cap = 1 << 16;
+	char path[128], *out = malloc(cap);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/trace", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !out) {
+		free(out);
+		return NULL;
+	}
+	while ((n = read(fd, out + len, cap - len - 1)) > 0) {
+		len += n;
+		if (cap - len < 4096) {
+			cap *= 2;
+			out = realloc(out, cap);
+			if (!out)
+				break;
+		}
+	}
+	close(fd);
+	if (out)
+		out[len] = '\0';
+	return out;
+}
+
+/* Enable or disable the hmm: trace events under @dir; 0 or -errno. */
+static int trace_hmm_enable(const char *dir, bool on)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/events/hmm/enable", dir);
+	return write_str(path, on ? "1" : "0");
+}
+
+/* The hmm: trace events report a snapshot, a fault and an unmap. */
+TEST_F(hmm, trace_events)
+{
+	static const char * const dirs[] = {
+		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
+	};
+	unsigned long npages = 4;
+	size_t size = npages * self->psz;
+	const char *dir = NULL;
+	unsigned char m[4];
+	char path[128], *p, *buf, *trace;
+	unsigned int i;
+	int fd;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	for (i = 0; i < 2 && !dir; i++) {
+		snprintf(path, sizeof(path), "%s/events/hmm", dirs[i]);
+		if (!access(path, F_OK))
+			dir = dirs[i];
+	}
+	ASSERT_NE(dir, NULL) TH_LOG("no hmm: trace events in tracefs");
+	snprintf(path, sizeof(path), "%s/trace", dir);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	ASSERT_EQ(trace_hmm_enable(dir, true), 0);
+
+	p = anon_with_buf(_metadata, size, &buf);
+	memset(p, 3, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(munmap(p, size), 0);
+	ASSERT_EQ(trace_hmm_enable(dir, false), 0);
+
+	trace = trace_read(dir);
+	ASSERT_NE(trace, NULL);
+	EXPECT_NE(strstr(trace, "hmm_walk_start: "), NULL);
+	EXPECT_NE(strstr(trace, " snapshot start="), NULL);
+	EXPECT_NE(strstr(trace, "hmm_walk_end: "), NULL);
+	EXPECT_NE(strstr(trace, " fault start="), NULL);
+	EXPECT_NE(strstr(trace, "ret=0 retries="), NULL);
+	EXPECT_NE(strstr(trace, "hmm_invalidate: "), NULL);
+	EXPECT_NE(strstr(trace, " unmap start="), NULL);
+	EXPECT_NE(strstr(trace, " blockable=1 mirrors="), NULL);
+	free(trace);
+	free(buf);
+}
+
+/*
+ * Four mirrors of one process, each taking 20 ms to invalidate: the core
+ * starts all four device invalidations before it waits, so a munmap takes
+ * about one latency, not four.
+ */
+TEST_F_TIMEOUT(hmm, fence_parallel, 60)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	long fences, fences_after;
+	double t0, t;
+	char *p, *buf;
+	int fds[4], i, ret = 0;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = anon_with_buf(_metadata, size, &buf);
+	memset(p, 9, size);
+	for (i = 0; i < 4; i++) {
+		fds[i] = dev_open(variant->node);
+		ASSERT_GE(fds[i], 0);
+		ASSERT_EQ(dev_cmd(fds[i], HMM_DMIRROR_READ, p, buf, npages,
+				  NULL), 0);
+	}
+	fences = read_long(HMM_STATS_PATH, "fences");
+	ASSERT_EQ(write_str(INVAL_LATENCY_PATH, "20000"), 0);
+	t0 = now_sec();
+	if (munmap(p, size))
+		ret = -errno;
+	t = now_sec() - t0;
+	/* Put the module back before any assertion can leave the test. */
+	ASSERT_EQ(write_str(INVAL_LATENCY_PATH, "0"), 0);
+	fences_after = read_long(HMM_STATS_PATH, "fences");
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
+	free(buf);
+
+	ASSERT_EQ(ret, 0);
+	ASSERT_GE(fences_after - fences, 4);
+	ASSERT_GE(t, 0.020);
+	ASSERT_LT(t, 0.060) TH_LOG("munmap took %.1f ms: serial?", t * 1e3);
+}
+
 TEST_HARNESS_MAIN
