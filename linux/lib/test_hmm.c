@@ -242,6 +242,8 @@ struct dmirror {
 };
 
 static dev_t dmirror_devt;
+/* Set once a coherent node has memory: its pages look like system pages. */
+static bool dmirror_coherent_memory;
 static struct dmirror_device *dmirror_devs[DMIRROR_MAX_DEVICES];
 static const struct dev_pagemap_ops dmirror_devmem_ops;
 
@@ -718,16 +720,30 @@ free_pfns:
 static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
 		       u64 entry)
 {
+	unsigned long pfn;
 	unsigned int order;
 	struct page *page;
 	u8 prot;
 
 	if (entry == DPTE_ERROR || entry == DPTE_NOPAGE)
 		return HMM_DMIRROR_PROT_ERROR;
-	page = hmm_pfn_to_page(range, entry);
-	if (!page)
+	if (!(entry & DPTE_VALID))
 		return HMM_DMIRROR_PROT_NONE;
 
+	/*
+	 * A device knows its own encoding: every flag sits below the pfn.
+	 * System pages are told apart by their pfn alone, without touching
+	 * their struct page, unless coherent device memory (mapped like
+	 * system memory) exists.
+	 */
+	pfn = entry >> DPTE_PFN_SHIFT;
+	if (!(entry & DPTE_DEVMEM) && !READ_ONCE(dmirror_coherent_memory)) {
+		prot = is_zero_pfn(pfn) ? HMM_DMIRROR_PROT_ZERO :
+					  HMM_DMIRROR_PROT_NONE;
+		goto access;
+	}
+
+	page = pfn_to_page(pfn);
 	if (is_device_private_page(page))
 		prot = dmirror_page_device(page) == dmirror->ddev ?
 		       HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
@@ -741,6 +757,7 @@ static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
 	else
 		prot = HMM_DMIRROR_PROT_NONE;
 
+access:
 	prot |= (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
 				       HMM_DMIRROR_PROT_READ;
 
@@ -1023,6 +1040,8 @@ static int dmirror_chunk_add(struct dmirror_device *ddev)
 	spin_unlock(&ddev->free_lock);
 
 	ddev->chunks[ddev->nr_chunks++] = chunk;
+	if (!dmirror_is_private(ddev))
+		WRITE_ONCE(dmirror_coherent_memory, true);
 	dev_dbg(&ddev->dev, "chunk %u added: pfn %#llx-%#llx\n",
 		ddev->nr_chunks, chunk->pagemap.range.start >> PAGE_SHIFT,
 		chunk->pagemap.range.end >> PAGE_SHIFT);
