@@ -700,22 +700,43 @@ static inline void hmm_entry_set(struct hmm_vma_walk *hw, unsigned long i,
 		hw->range->pfns[i] = entry;
 }
 
+/*
+ * Write @entry, @entry + @step, @entry + 2 * @step... to the entries of
+ * [addr, end).  With @step the pfn unit of the encoding this writes
+ * consecutive pfns: flag and order bits never overlap the pfn bits, and a
+ * valid pfn plus the pages of its mapping does not carry out of them.  The
+ * format test sits outside the loops, which huge mappings make long.
+ */
+static void hmm_fill_step(struct hmm_vma_walk *hw, unsigned long addr,
+			  unsigned long end, u64 entry, u64 step)
+{
+	unsigned long i = hmm_index(hw->range, addr);
+	unsigned long n = (end - addr) >> PAGE_SHIFT;
+	unsigned long *fixed_out;
+	u64 *out;
+
+	if (hw->fixed) {
+		fixed_out = hw->range->hmm_pfns + i;
+		for (i = 0; i < n; i++, entry += step)
+			fixed_out[i] = (unsigned long)entry;
+		return;
+	}
+	out = hw->range->pfns + i;
+	for (i = 0; i < n; i++, entry += step)
+		out[i] = entry;
+}
+
 static void hmm_fill(struct hmm_vma_walk *hw, unsigned long addr,
 		     unsigned long end, u64 entry)
 {
-	unsigned long i = hmm_index(hw->range, addr);
-
-	for (; addr < end; addr += PAGE_SIZE, i++)
-		hmm_entry_set(hw, i, entry);
+	hmm_fill_step(hw, addr, end, entry, 0);
 }
 
 static void hmm_fill_pfns(struct hmm_vma_walk *hw, unsigned long addr,
 			  unsigned long end, unsigned long pfn, u64 cpu)
 {
-	unsigned long i = hmm_index(hw->range, addr);
-
-	for (; addr < end; addr += PAGE_SIZE, i++, pfn++)
-		hmm_entry_set(hw, i, ((u64)pfn << hw->pfn_shift) | cpu);
+	hmm_fill_step(hw, addr, end, ((u64)pfn << hw->pfn_shift) | cpu,
+		      1ULL << hw->pfn_shift);
 }
 
 /* The request of entry @i, in the range's encoding. */
