@@ -770,6 +770,36 @@ access:
 }
 
 /* Snapshot one step into @prot, one byte per page. */
+/*
+ * Protection bytes of @n snapshot entries.  An entry of a huge mapping
+ * decides for the rest of that mapping inside the range: one decision per
+ * PMD, as a device programming a huge page table entry would make.
+ */
+static void dmirror_prot_fill(struct dmirror *dmirror,
+			      const struct hmm_range *range, u8 *prot,
+			      unsigned long n)
+{
+	unsigned long i, run, pages;
+	unsigned int order;
+	u64 entry;
+
+	for (i = 0; i < n; i += run) {
+		entry = range->pfns[i];
+		prot[i] = dmirror_prot(dmirror, range, entry);
+		run = 1;
+		if (!(entry & DPTE_VALID))
+			continue;
+		order = hmm_pfn_to_map_order(range, entry);
+		if (!order)
+			continue;
+		/* Up to the end of the huge page that holds this pfn. */
+		pages = 1UL << order;
+		run = min(n - i, pages - ((entry >> DPTE_PFN_SHIFT) &
+					  (pages - 1)));
+		memset(prot + i + 1, prot[i], run - 1);
+	}
+}
+
 static int dmirror_snapshot_step(struct dmirror *dmirror,
 				 struct hmm_range *range, unsigned long start,
 				 unsigned long end, u8 *prot)
@@ -777,7 +807,7 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 	struct mm_struct *mm = dmirror->mirror.mm;
 	unsigned long deadline = jiffies +
 				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+	unsigned long n = (end - start) >> PAGE_SHIFT;
 	int ret;
 
 	range->start = start;
@@ -804,8 +834,7 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 			mutex_unlock(&dmirror->lock);
 			continue;
 		}
-		for (i = 0; i < n; i++)
-			prot[i] = dmirror_prot(dmirror, range, range->pfns[i]);
+		dmirror_prot_fill(dmirror, range, prot, n);
 		mutex_unlock(&dmirror->lock);
 		return 0;
 	}
