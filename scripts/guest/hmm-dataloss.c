@@ -259,8 +259,8 @@ static char *on_device(int dev, unsigned int seed)
 	fill(p, NPAGES, seed);
 	ret = dmirror_cmd(dev, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, NPAGES,
 			  &cmd);
-	if (ret || cmd.cpages != NPAGES || !verify("migration read-back", buf,
-						    NPAGES, seed, 0)) {
+	if (ret || cmd.cpages != NPAGES ||
+	    !verify("migration read-back", buf, NPAGES, seed, 0)) {
 		diag("migrate to device: %d, %llu of %d pages", ret,
 		     (unsigned long long)cmd.cpages, NPAGES);
 		free(buf);

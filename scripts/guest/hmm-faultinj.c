@@ -101,7 +101,8 @@ static const struct phase phases[] = {
 	{ "fail_page_alloc_p50", 0, 50 },
 	{ "both_p25", 25, 25 },
 };
-#define NPHASES (sizeof(phases) / sizeof(phases[0]))
+
+#define NPHASES ARRAY_SIZE(phases)
 
 static const struct {
 	const char *name;
@@ -114,7 +115,8 @@ static const struct {
 	{ "migrate_to_sys", HMM_DMIRROR_MIGRATE_TO_SYS },
 	{ "exclusive", HMM_DMIRROR_EXCLUSIVE },
 };
-#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+#define NCMDS ARRAY_SIZE(cmds)
 
 static unsigned long errs[NCMDS + 1][140], oks[NCMDS + 1], unexpected;
 
@@ -127,7 +129,7 @@ static void count(unsigned int c, int ret)
 		return;
 	}
 	errs[c][-ret < 140 ? -ret : 0]++;
-	for (i = 0; i < sizeof(ok_errs) / sizeof(ok_errs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(ok_errs); i++)
 		if (-ret == ok_errs[i])
 			return;
 	unexpected++;
@@ -151,6 +153,11 @@ static void round_once(int persistent)
 	make_it_fail(0);
 }
 
+static uint32_t pattern(unsigned int seed, size_t i)
+{
+	return seed * 2654435761u + (uint32_t)i;
+}
+
 /* With injection off: every direction checks out byte for byte. */
 static int round_trip(unsigned int seed)
 {
@@ -162,12 +169,12 @@ static int round_trip(unsigned int seed)
 	if (fd < 0)
 		return diag("round trip: open: %s", strerror(errno)), 0;
 	for (i = 0; i < n; i++)
-		r[i] = seed * 2654435761u + i;
+		r[i] = pattern(seed, i);
 	if (dmirror_cmd(fd, HMM_DMIRROR_READ, region, buf, NPAGES, &cmd) ||
 	    memcmp(region, buf, size))
 		bad |= 1;
 	for (i = 0; i < n; i++)
-		b[i] = ~(seed * 2654435761u + i);
+		b[i] = ~pattern(seed, i);
 	if (dmirror_cmd(fd, HMM_DMIRROR_WRITE, region, buf, NPAGES, &cmd) ||
 	    memcmp(region, buf, size))
 		bad |= 2;
@@ -175,9 +182,15 @@ static int round_trip(unsigned int seed)
 	if (dmirror_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, region, buf, NPAGES,
 			&cmd) || cmd.cpages != NPAGES)
 		bad |= 4;
-	for (i = 0; i < n; i++)
-		if (r[i] != ~(seed * 2654435761u + i) || b[i] != r[i])
-			bad |= 8;
+	for (i = 0; i < n; i++) {
+		if (r[i] == (uint32_t)~pattern(seed, i) && b[i] == r[i])
+			continue;
+		if (!(bad & 8))
+			diag("round trip %u: word %zu (page %zu): CPU %#x, device %#x, want %#x",
+			     seed, i, i * 4 / psz, r[i], b[i],
+			     (uint32_t)~pattern(seed, i));
+		bad |= 8;
+	}
 	close(fd);
 	if (bad)
 		diag("round trip %u failed: %#x (1 read, 2 write, 4 migrate, 8 data)",
@@ -212,6 +225,7 @@ int main(int argc, char **argv)
 		diag("setup: %s", strerror(errno));
 		return 1;
 	}
+	trips_ok = round_trip(100);
 	for (p = 0; p < NPHASES; p++) {
 		const struct phase *ph = &phases[p];
 		long long before[2], got = 0, want = (min + NPHASES - 1) / NPHASES;

@@ -48,7 +48,8 @@ static const unsigned long valid_cmds[] = {
 	HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
 	HMM_DMIRROR_RELEASE, HMM_DMIRROR_STATS,
 };
-#define NVALID (sizeof(valid_cmds) / sizeof(valid_cmds[0]))
+
+#define NVALID ARRAY_SIZE(valid_cmds)
 
 static int is_valid(unsigned long req)
 {
@@ -89,7 +90,7 @@ static uint64_t pick_addr(uint64_t *s)
 		rnd(s) << 12, rnd(s),
 	};
 
-	return v[rnd(s) % (sizeof(v) / sizeof(v[0]))];
+	return v[rnd(s) % ARRAY_SIZE(v)];
 }
 
 static uint64_t pick_npages(uint64_t *s)
@@ -100,7 +101,7 @@ static uint64_t pick_npages(uint64_t *s)
 		1ull << 35, rnd(s) % 64, rnd(s),
 	};
 
-	return v[rnd(s) % (sizeof(v) / sizeof(v[0]))];
+	return v[rnd(s) % ARRAY_SIZE(v)];
 }
 
 static uint64_t pick_ptr(uint64_t *s)
@@ -111,7 +112,7 @@ static uint64_t pick_ptr(uint64_t *s)
 		(uintptr_t)bigbuf, (uintptr_t)bigbuf + 3, rnd(s),
 	};
 
-	return v[rnd(s) % (sizeof(v) / sizeof(v[0]))];
+	return v[rnd(s) % ARRAY_SIZE(v)];
 }
 
 static void *pick_arg(uint64_t *s, struct hmm_dmirror_cmd *cmd)
@@ -171,7 +172,7 @@ static int fuzz_one(uint64_t *s, int fd, int quiet)
 		goto bad;
 	if (err == EBADF)	/* the other thread is between dup2s: never */
 		goto bad;
-	for (i = 0; i < sizeof(ok_errs) / sizeof(ok_errs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(ok_errs); i++)
 		if (err == ok_errs[i])
 			return 0;
 bad:
@@ -342,7 +343,7 @@ int main(int argc, char **argv)
 	for (i = 0, ret = 1; i < 50 && ret; i++) {
 		ret = sh("modprobe -r test_hmm");
 		if (ret)
-			msleep(100);
+			sleep_ms(100);
 	}
 	tap(!ret && access(HMMH_DEV0, F_OK),
 	    "fuzz.unload_after_close (modprobe -r: %d, node %s)", ret,

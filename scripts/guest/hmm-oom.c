@@ -115,7 +115,7 @@ static void __attribute__((noreturn)) victim(void)
 		_exit(9);
 	for (i = 0; i < 1000 && (!blocker_tid || task_state(blocker_tid) != 'D');
 	     i++)
-		msleep(10);
+		sleep_ms(10);
 	if (i == 1000)
 		_exit(10);
 	if (write(ready_pipe[1], "r", 1) != 1)
@@ -218,7 +218,7 @@ static int iteration(int i, int dirfd, struct totals *t)
 	}
 	/* Wait for the kill. */
 	for (k = 0; k < 6000 && memcg_event("oom_kill") <= kills0; k++)
-		msleep(10);
+		sleep_ms(10);
 	if (memcg_event("oom_kill") <= kills0) {
 		why = "no OOM kill within 60 s";
 		ok = 0;
@@ -230,7 +230,7 @@ static int iteration(int i, int dirfd, struct totals *t)
 			ret = syscall(__NR_process_mrelease, pidfd, 0);
 			if (!ret || (errno != EAGAIN && errno != EINVAL))
 				break;
-			msleep(10);
+			sleep_ms(10);
 		}
 		if (ret) {
 			why = "process_mrelease failed";
@@ -243,7 +243,7 @@ static int iteration(int i, int dirfd, struct totals *t)
 		cur_reaped = get_num(CGV "/memory.current");
 		if (cur_reaped < (LIMIT_MB << 20) / 4)
 			break;
-		msleep(10);
+		sleep_ms(10);
 	}
 	if (cur_reaped >= (LIMIT_MB << 20) / 4) {
 		why = "memory not reaped within 10 s";
@@ -274,7 +274,7 @@ thaw:
 			break;
 		if (k == 2000)	/* 20 s: something is stuck, don't hang */
 			kill(pid, SIGKILL);
-		msleep(10);
+		sleep_ms(10);
 	}
 	if (ret != pid || !WIFSIGNALED(status) ||
 	    WTERMSIG(status) != SIGKILL) {
@@ -288,7 +288,7 @@ thaw:
 		cur_end = get_num(CGV "/memory.current");
 		if (cur_end < (2 << 20))
 			break;
-		msleep(10);
+		sleep_ms(10);
 	}
 	if (cur_end >= (2 << 20)) {
 		why = "memory still charged after exit";

@@ -21,6 +21,8 @@
 
 #include <lib/test_hmm_uapi.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 #define HMMH_DEV0	"/dev/hmm_dmirror0"
 #define HMMH_DEV1	"/dev/hmm_dmirror1"
 
@@ -108,7 +110,7 @@ static inline double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static inline void msleep(unsigned int ms)
+static inline void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
