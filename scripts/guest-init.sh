@@ -95,13 +95,15 @@ run_kselftest()
 	say "HMMH-END $1 rc=$rc"
 }
 
-# run_prog STAGE PROGRAM ARGS...: like run_kselftest for our own programs.
+# run_prog STAGE PROGRAM ARGS...: like run_kselftest for our own programs;
+# the END marker also says how long the stage took.
 run_prog()
 {
-	local stage=$1 rc
+	local stage=$1 rc start
 
 	shift
 	say "HMMH-BEGIN $stage"
+	start=$(date +%s)
 	if ! modprobe test_hmm; then
 		say "HMMH-END $stage rc=125"
 		return
@@ -109,7 +111,7 @@ run_prog()
 	"$@" >"$out" 2>&1
 	rc=$?
 	modprobe -r test_hmm || rc=126
-	say "HMMH-END $stage rc=$rc"
+	say "HMMH-END $stage rc=$rc secs=$(( $(date +%s) - start ))"
 }
 
 # RAM disks for the oom (ram0: a filesystem to freeze) and dataloss (ram1:
