@@ -117,9 +117,8 @@ for s in "${steps[@]}"; do
 		kernel ours debug || continue
 		stages=selftests,conformance,reload,storm,oom,faultinj,fuzz,dataloss
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
-		# KASAN and lockdep under TCG: fewer fuzz calls, more time per
-		# device command.
-		guest ours-debug "$stages" -f debug -t 2700 -a "hmmh.bound=30 hmmh.fuzz=5000"
+		# KASAN and lockdep under TCG: more time per device command.
+		guest ours-debug "$stages" -f debug -t 2700 -a "hmmh.bound=30"
 		;;
 	lint)
 		rm -f "$LOGS/lint.json"
