@@ -5,12 +5,16 @@ BASE ?= ours
 THP ?= madvise
 FILTER ?=
 KUNIT_FILTER ?=
+FLAVOUR ?=
+STRESS_SECONDS ?= 120
+SEED ?=
+comma := ,
 
 S := scripts
 SHELL := /bin/bash
 
 .PHONY: deps tree kernel guest run shell kunit selftests conformance \
-	harness-check check clean series series-check
+	harness-check check stress clean series series-check
 
 deps:
 	@bash $(S)/deps.sh
@@ -50,6 +54,17 @@ harness-check: deps
 
 check: deps
 	@bash $(S)/check.sh
+
+# The reliability stages in long mode: a STRESS_SECONDS storm, 50 OOM
+# kills, 200000 fuzz calls (SEED to replay one), fault injection too with
+# FLAVOUR=debug.
+stress: tree
+	@bash $(S)/build-kernel.sh $(BASE) $(FLAVOUR)
+	@bash $(S)/build-guest.sh $(BASE) $(FLAVOUR)
+	@bash $(S)/run-guest.sh -v $(BASE) $(if $(FLAVOUR),-f $(FLAVOUR)) -T $(THP) \
+		-t $$(( $(STRESS_SECONDS) * 3 + 3000 )) \
+		-a "hmmh.storm=$(STRESS_SECONDS) hmmh.oom=50 hmmh.fuzz=200000 hmmh.fuzzsecs=600 hmmh.faults=5000 $(if $(FLAVOUR),hmmh.bound=30) $(if $(SEED),hmmh.seed=$(SEED))" \
+		stress$(if $(FLAVOUR),-$(FLAVOUR)) storm,oom,$(if $(filter debug,$(FLAVOUR)),faultinj$(comma))fuzz,dataloss
 
 # The git format-patch series in build/series/, generated from linux/ and
 # patches/ (patches/series.d/plan), then verified patch by patch.

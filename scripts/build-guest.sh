@@ -12,7 +12,10 @@
 #   /tests/selftests/             the VARIANT tree's hmm-tests.c (ours once
 #                                 the series replaces it) and test_hmm.sh;
 #   /tests/reload/hmm-reload      scripts/guest/hmm-reload.c: module
-#                                 load/unload cycles with device pages live.
+#                                 load/unload cycles with device pages live;
+#   /tests/reliability/hmm-*      scripts/guest/hmm-{storm,oom,faultinj,
+#                                 fuzz,dataloss}.c: the reliability stages
+#                                 (ours only).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -58,6 +61,14 @@ build_test "$src" "$src/tools/testing/selftests/vm/hmm-tests.c" "$root/tests/sel
 # uapi header).
 mkdir -p "$root/tests/reload"
 build_test "$src" "$ROOT/scripts/guest/hmm-reload.c" "$root/tests/reload/hmm-reload"
+# The reliability programs (scripts/guest/hmmh.h is their shared header)
+# use our uapi (HMM_DMIRROR_STATS): ours only.
+if [ "$variant" = ours ]; then
+	mkdir -p "$root/tests/reliability"
+	for prog in storm oom faultinj fuzz dataloss; do
+		build_test "$src" "$ROOT/scripts/guest/hmm-$prog.c" "$root/tests/reliability/hmm-$prog"
+	done
+fi
 if [ "$variant" = ours ] && [ -f "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" ]; then
 	install -m 0755 "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" "$root/tests/selftests/test_hmm.sh"
 fi

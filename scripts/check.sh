@@ -15,9 +15,12 @@
 #   callers      every in-tree HMM caller (amdgpu, amdkfd, nouveau, RDMA
 #                ODP) compiles warning-free against our hmm.h
 #   ours         our kernel: KUnit, our selftests, the base's hmm-tests,
-#                20 test_hmm load/unload cycles with device pages live
+#                20 test_hmm load/unload cycles with device pages live, and
+#                the reliability stages (CI sized): invalidation storm, 20
+#                OOM kills reaped non-blockably, ioctl fuzzer, no data loss
 #   debug        the same tests on a debug kernel (configs/debug.config:
-#                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...)
+#                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...),
+#                plus fault injection (failslab, fail_page_alloc)
 #   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
 #   docs         make SPHINXDIRS=mm htmldocs: no new warning, none about hmm
 set -uo pipefail
@@ -106,15 +109,16 @@ for s in "${steps[@]}"; do
 		;;
 	ours)
 		kernel ours || continue
-		stages=selftests,conformance,reload
+		stages=selftests,conformance,reload,storm,oom,fuzz,dataloss
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		guest ours "$stages" -t 1800
 		;;
 	debug)
 		kernel ours debug || continue
-		stages=selftests,conformance,reload
+		stages=selftests,conformance,reload,storm,oom,faultinj,fuzz,dataloss
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
-		guest ours-debug "$stages" -f debug -t 2700
+		# KASAN and lockdep under TCG: more time per device command.
+		guest ours-debug "$stages" -f debug -t 2700 -a "hmmh.bound=30"
 		;;
 	lint)
 		rm -f "$LOGS/lint.json"

@@ -3,10 +3,19 @@
 #
 # /init of the test guest.  Reads what to do from the kernel command line:
 #   hmmh.stages=a,b,...  stages to run, in order (kunit conformance selftests
-#                        reload demo shell inject)
+#                        reload storm oom faultinj fuzz dataloss demo shell
+#                        inject)
 #   hmmh.thp=MODE        transparent_hugepage/enabled (default madvise)
 #   hmmh.filter=t1,t2    only these kselftest tests (fixture.variant.test)
 #   hmmh.inject=KIND     harness self-test: fail, panic or hang
+# and, for the reliability stages (storm oom faultinj fuzz dataloss):
+#   hmmh.storm=SECONDS   invalidation storm length (default 20)
+#   hmmh.bound=SECONDS   longest a device command may take (default 10)
+#   hmmh.oom=N           OOM-kill iterations (default 20)
+#   hmmh.fuzz=CALLS      ioctl fuzzer calls (default 20000)
+#   hmmh.fuzzsecs=N      ioctl fuzzer time limit (default 120)
+#   hmmh.seed=SEED       ioctl fuzzer seed (default 0x484d4d48)
+#   hmmh.faults=N        failures to inject at least (default 1000)
 # Kernel messages go to ttyS0.  Test output goes to ttyS1 between
 #   HMMH-BEGIN <stage>  and  HMMH-END <stage> rc=<status>
 # markers, so printk can never split a TAP line.  The guest powers itself
@@ -26,12 +35,20 @@ out=/dev/ttyS1
 [ -c "$out" ] || out=/dev/console
 
 stages= thp=madvise filter= inject=
+storm=20 bound=10 oom=20 fuzz=20000 fuzzsecs=120 seed=0x484d4d48 faults=1000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	hmmh.stages=*) stages=$(echo "${arg#*=}" | tr , ' ') ;;
 	hmmh.thp=*) thp=${arg#*=} ;;
 	hmmh.filter=*) filter=${arg#*=} ;;
 	hmmh.inject=*) inject=${arg#*=} ;;
+	hmmh.storm=*) storm=${arg#*=} ;;
+	hmmh.bound=*) bound=${arg#*=} ;;
+	hmmh.oom=*) oom=${arg#*=} ;;
+	hmmh.fuzz=*) fuzz=${arg#*=} ;;
+	hmmh.fuzzsecs=*) fuzzsecs=${arg#*=} ;;
+	hmmh.seed=*) seed=${arg#*=} ;;
+	hmmh.faults=*) faults=${arg#*=} ;;
 	esac
 done
 
@@ -78,6 +95,33 @@ run_kselftest()
 	say "HMMH-END $1 rc=$rc"
 }
 
+# run_prog STAGE PROGRAM ARGS...: like run_kselftest for our own programs;
+# the END marker also says how long the stage took.
+run_prog()
+{
+	local stage=$1 rc start
+
+	shift
+	say "HMMH-BEGIN $stage"
+	start=$(date +%s)
+	if ! modprobe test_hmm; then
+		say "HMMH-END $stage rc=125"
+		return
+	fi
+	"$@" >"$out" 2>&1
+	rc=$?
+	modprobe -r test_hmm || rc=126
+	say "HMMH-END $stage rc=$rc secs=$(( $(date +%s) - start ))"
+}
+
+# RAM disks for the oom (ram0: a filesystem to freeze) and dataloss (ram1:
+# ext2, ram2: swap) stages, 64 MiB each, only allocated when written.
+ramdisks()
+{
+	[ -b /dev/ram2 ] || modprobe brd rd_nr=3 rd_size=65536 ||
+		say "HMMH-ERROR cannot load brd"
+}
+
 for stage in $stages; do
 	case "$stage" in
 	kunit)
@@ -102,6 +146,29 @@ for stage in $stages; do
 		say "HMMH-BEGIN reload"
 		/tests/reload/hmm-reload 20 >"$out" 2>&1
 		say "HMMH-END reload rc=$?"
+		;;
+	storm)
+		run_prog storm /tests/reliability/hmm-storm "$storm" "$bound"
+		;;
+	oom)
+		ramdisks
+		mkdir -p /mnt/oom
+		if mke2fs -q /dev/ram0 >/dev/null && mount -t ext2 /dev/ram0 /mnt/oom; then
+			run_prog oom /tests/reliability/hmm-oom "$oom" /mnt/oom
+			umount /mnt/oom
+		else
+			say "HMMH-ERROR cannot make ext2 on /dev/ram0"
+		fi
+		;;
+	faultinj)
+		run_prog faultinj /tests/reliability/hmm-faultinj "$faults" 300
+		;;
+	fuzz)
+		run_prog fuzz /tests/reliability/hmm-fuzz "$fuzz" "$seed" "$fuzzsecs"
+		;;
+	dataloss)
+		ramdisks
+		run_prog dataloss /tests/reliability/hmm-dataloss /dev/ram1 /dev/ram2
 		;;
 	demo)
 		say "HMMH-BEGIN demo"

@@ -49,7 +49,11 @@ echo "base: Linux $(base_version) from $(basename "$BASE_TARBALL")"
 stage=$BUILD/stage-$variant
 src=$(src_dir "$variant")
 rm -rf "$stage"
-cp -al "$BASE_DIR" "$stage"
+# "$BASE_DIR/.": a build/base that is a symlink to another tree's base
+# must be linked file by file, never copied as the symlink itself (the
+# stage would then be that other base, and every edit would land in it).
+mkdir "$stage"
+cp -al "$BASE_DIR/." "$stage"
 chmod -R u+w "$stage"
 
 changed=()		# files in the stage that differ from the base
