@@ -11,7 +11,7 @@
 #
 #   fragments: configs/base.config configs/hmm.config
 #              + configs/ours.config       (ours only: options our series adds)
-#              + configs/stress.config     (ours only: what the reliability
+#              + configs/stress.config     (both variants: what the reliability
 #                                           stages need: brd, ext2, swap)
 #              + configs/FLAVOUR.config    (e.g. debug)
 #
@@ -31,7 +31,7 @@ obj=$(obj_dir "$variant" "$flavour")
 
 frags=("$ROOT/configs/base.config" "$ROOT/configs/hmm.config")
 [ "$variant" = ours ] && [ -f "$ROOT/configs/ours.config" ] && frags+=("$ROOT/configs/ours.config")
-[ "$variant" = ours ] && [ -f "$ROOT/configs/stress.config" ] && frags+=("$ROOT/configs/stress.config")
+frags+=("$ROOT/configs/stress.config")
 if [ -n "$flavour" ]; then
 	[ -f "$ROOT/configs/$flavour.config" ] || die "no configs/$flavour.config"
 	frags+=("$ROOT/configs/$flavour.config")
