@@ -49,7 +49,10 @@ echo "base: Linux $(base_version) from $(basename "$BASE_TARBALL")"
 stage=$BUILD/stage-$variant
 src=$(src_dir "$variant")
 rm -rf "$stage"
-cp -al "$BASE_DIR" "$stage"
+# "/." : build/base may be a symlink to a shared base (a worktree reusing
+# another's); never copy the link itself and write through it.
+cp -al "$BASE_DIR/." "$stage"
+[ -L "$stage" ] && die "$stage is a symlink: refusing to write through it"
 chmod -R u+w "$stage"
 
 changed=()		# files in the stage that differ from the base
