@@ -19,6 +19,7 @@ for arg in $(cat /proc/cmdline); do
 done
 
 echo "# bench: kernel $(uname -r), thp $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+echo "# bench: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "# bench: sizes $sizes MiB, read/migrate/munmap up to $big MiB, $iters iterations"
 if ! modprobe test_hmm; then
 	printf 'not ok 1 bench.modprobe_test_hmm\n1..1\n'

@@ -66,6 +66,8 @@ def collect(runs):
         except OSError:
             lines = []
         for line in lines:
+            if line.startswith('# bench: clocksource '):
+                info['clocksource'] = line.split()[-1]
             m = HMMB.match(line)
             if not m:
                 continue
@@ -180,7 +182,7 @@ def main():
            inval_ratio, '<= 1.5', lambda x: x <= 1.5)
 
     # Table.
-    w = max(len(r['label']) for r in rows) if rows else 20
+    w = max(len(label) for _, label in ROWS + OURS_ONLY) + 1
     out.append(f'bench: HMM, pristine base vs ours ({a.config})')
     out.append(f'NOTE: {note}')
     out.append('      ns per page unless noted; median of all samples of '
@@ -249,6 +251,9 @@ def main():
     for b in bad:
         out.append(f"  boot {b['log']}: {b['metrics']} metrics, "
                    f"failures: {b['failures'][:3]}")
+    clocks = {b.get('clocksource') for b in boots}
+    if len(clocks) > 1:
+        out.append(f'WARNING: the boots used different clocksources: {sorted(map(str, clocks))}')
     out.append(f'NOTE: {note}')
     print('\n'.join(out))
 
