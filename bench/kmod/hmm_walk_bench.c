@@ -147,20 +147,42 @@ static const u64 hwb_values[HMM_PFN_VALUE_MAX] = {
 	[HMM_PFN_SPECIAL]	= HWB_PTE_ERROR,
 };
 
-static int hwb_sync(struct hmm_mirror *mirror,
-		    const struct hmm_update *update)
+static int hwb_sync(struct hmm_mirror *mirror, bool blockable)
 {
 	struct hwb_ctx *ctx = container_of(mirror, struct hwb_ctx, mirror);
 
 	/* Nothing is mapped on the device: taking the lock is the work. */
-	if (!hwb_lock(ctx, update->blockable))
+	if (!hwb_lock(ctx, blockable))
 		return -EAGAIN;
 	mutex_unlock(&ctx->lock);
 	return 0;
 }
 
+static int hwb_sync_const(struct hmm_mirror *mirror,
+			  const struct hmm_update *update)
+{
+	return hwb_sync(mirror, update->blockable);
+}
+
+static int hwb_sync_mutable(struct hmm_mirror *mirror,
+			    struct hmm_update *update)
+{
+	return hwb_sync(mirror, update->blockable);
+}
+
+/*
+ * Versions of the series differ on whether the update passed to the sync
+ * callback is const: build against either.
+ */
+#define HWB_SYNC_TAKES_CONST						\
+	__builtin_types_compatible_p(					\
+		typeof(((struct hmm_mirror_ops *)NULL)->sync_cpu_device_pagetables), \
+		typeof(hwb_sync_const) *)
+
 static const struct hmm_mirror_ops hwb_mirror_ops = {
-	.sync_cpu_device_pagetables = hwb_sync,
+	.sync_cpu_device_pagetables =
+		__builtin_choose_expr(HWB_SYNC_TAKES_CONST, hwb_sync_const,
+				      hwb_sync_mutable),
 };
 
 /* One snapshot with hmm_vma_get_pfns(); fills t[HWB_T_*]. */
