@@ -15,7 +15,7 @@
 #   BENCH_BOOTS=2        boots per kernel (at least 2)
 #   BENCH_SIZES=4,64,512 MiB sizes of the snapshot and walker metrics
 #   BENCH_BIG=64         largest MiB size of read, migrate and munmap metrics
-#   BENCH_ITERS=9        timed iterations per metric and boot (at least 7)
+#   BENCH_ITERS=11       timed iterations per metric and boot (at least 7)
 #   BENCH_THP=madvise    THP mode of the guests
 #   BENCH_TIMEOUT=900    host timeout of one boot, seconds
 set -euo pipefail
@@ -24,7 +24,7 @@ set -euo pipefail
 boots=${BENCH_BOOTS:-2}
 sizes=${BENCH_SIZES:-4,64,512}
 big=${BENCH_BIG:-64}
-iters=${BENCH_ITERS:-9}
+iters=${BENCH_ITERS:-11}
 thp=${BENCH_THP:-madvise}
 tmo=${BENCH_TIMEOUT:-900}
 out=$BUILD/bench
