@@ -63,11 +63,35 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * Direct compaction and reclaim stalls so far (/proc/vmstat): a metric
+ * whose allocations stall spends its time in the page allocator, not in
+ * the code it means to time.
+ */
+static long long vm_stalls(void)
+{
+	char key[64];
+	long long val, sum = 0;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %lld", key, &val) == 2)
+		if (!strcmp(key, "compact_stall") ||
+		    !strncmp(key, "allocstall_", 11))
+			sum += val;
+	fclose(f);
+	return sum;
+}
+
+static long long stall_mark;
+
 /* TAP result of one metric, with its samples on the comment line before. */
 static void emit(const char *name, unsigned long mib, const char *unit,
 		 const double *v, int n, const char *fmt, ...)
 {
 	char extra[512] = "";
+	long long stalls;
 	va_list ap;
 	int i;
 
@@ -80,7 +104,10 @@ static void emit(const char *name, unsigned long mib, const char *unit,
 	       name, mib, unit);
 	for (i = 0; i < n; i++)
 		printf("%s%.3f", i ? ", " : "", v[i]);
-	printf("]%s%s}\n", extra[0] ? ", " : "", extra);
+	stalls = vm_stalls();
+	printf("]%s%s, \"stalls\": %lld}\n", extra[0] ? ", " : "", extra,
+	       stalls - stall_mark);
+	stall_mark = stalls;
 	printf("ok %d bench.%s.%luM\n", ++ntests, name, mib);
 	fflush(stdout);
 }
@@ -538,6 +565,7 @@ int main(int argc, char **argv)
 		goto usage;
 
 	printf("TAP version 13\n");
+	stall_mark = vm_stalls();
 	dev_fd = open(dev_path, O_RDWR);
 	if (dev_fd < 0) {
 		printf("# open %s: %s\nnot ok 1 bench.open\n1..1\n", dev_path,

@@ -203,7 +203,8 @@ def main():
                'all boots; ratio = pristine/ours (>1: ours faster); spread '
                '= gap between one kernel\'s per-boot medians; min-ratio = '
                'ratio of the fastest samples, the least disturbed by other '
-               'load on the host.')
+               'load on the host; alloc-stalls p/o = direct compaction or '
+               'reclaim stalls (/proc/vmstat) during the row, all boots.')
     out.append('')
     hdr = (f'{"metric":<{w}} {"MiB":>4} {"pristine":>10} {"ours":>10} '
            f'{"ratio":>7} {"spread":>7} {"min-ratio":>9}')
@@ -218,6 +219,10 @@ def main():
         for s in (r['pristine'], r['ours']):
             if s and 'huge_pct' in s['extra'] and r['metric'].endswith('thp'):
                 extra += f" thp{min(s['extra']['huge_pct']):.0f}%"
+        st = [sum(s['extra'].get('stalls', [])) if s else 0
+              for s in (r['pristine'], r['ours'])]
+        if any(st):
+            extra += f" alloc-stalls {st[0]}/{st[1]}"
         out.append(f"{r['label']:<{w}} {r['mib']:>4} {fmt(p, r['unit']):>10} "
                    f"{fmt(o, r['unit']):>10} {ratio:>7} "
                    f"{r['spread_pct']:>6.0f}% {best:>9}{extra}")
