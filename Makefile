@@ -14,7 +14,7 @@ S := scripts
 SHELL := /bin/bash
 
 .PHONY: deps tree kernel guest run shell kunit selftests conformance \
-	harness-check check stress clean series series-check
+	harness-check check stress clean series series-check bench
 
 deps:
 	@bash $(S)/deps.sh
@@ -73,6 +73,10 @@ series: deps
 
 series-check: series
 	@bash $(S)/series-check.sh
+
+# Pristine base against ours, alternating boots; table + build/bench/results.json.
+bench: deps
+	@bash $(S)/bench.sh
 
 clean:
 	rm -rf build

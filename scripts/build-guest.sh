@@ -73,5 +73,11 @@ if [ "$variant" = ours ] && [ -f "$ROOT/linux/tools/testing/selftests/vm/test_hm
 	install -m 0755 "$ROOT/linux/tools/testing/selftests/vm/test_hmm.sh" "$root/tests/selftests/test_hmm.sh"
 fi
 
+# Optional payload of scripts/bench.sh (benchmark, its module), at /bench.
+if [ -n "${HMMH_BENCH_PAYLOAD:-}" ]; then
+	mkdir -p "$root/bench"
+	cp -a "$HMMH_BENCH_PAYLOAD/." "$root/bench/"
+fi
+
 (cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$guest/initramfs.cpio.gz"
 echo "guest: $guest/initramfs.cpio.gz ($(du -h "$guest/initramfs.cpio.gz" | cut -f1))"

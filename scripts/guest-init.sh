@@ -179,6 +179,12 @@ for stage in $stages; do
 		modprobe -r test_hmm || rc=126
 		say "HMMH-END demo rc=$rc"
 		;;
+	bench)
+		# Timings, not tests: see scripts/bench.sh.
+		say "HMMH-BEGIN bench"
+		sh /bench/guest-bench.sh >"$out" 2>&1
+		say "HMMH-END bench rc=$?"
+		;;
 	inject)
 		say "HMMH-BEGIN inject"
 		case "$inject" in

@@ -54,6 +54,7 @@ rm -rf "$stage"
 # stage would then be that other base, and every edit would land in it).
 mkdir "$stage"
 cp -al "$BASE_DIR/." "$stage"
+[ -L "$stage" ] && die "$stage is a symlink: refusing to write through it"
 chmod -R u+w "$stage"
 
 changed=()		# files in the stage that differ from the base

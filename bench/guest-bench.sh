@@ -1,0 +1,33 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /bench/guest-bench.sh: the "bench" stage of scripts/guest-init.sh.  Loads
+# test_hmm and the walker microbenchmark built for this kernel, runs
+# /bench/hmm-bench (TAP on stdout) and unloads both.  Parameters come from
+# the kernel command line (scripts/bench.sh sets them):
+#   hmmh.bench_sizes=4,64,512  snapshot and walker sizes in MiB
+#   hmmh.bench_big=64          largest read/migrate/munmap size in MiB
+#   hmmh.bench_iters=9         timed iterations per metric (>= 7)
+
+sizes=4,64 big=64 iters=9
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	hmmh.bench_sizes=*) sizes=${arg#*=} ;;
+	hmmh.bench_big=*) big=${arg#*=} ;;
+	hmmh.bench_iters=*) iters=${arg#*=} ;;
+	esac
+done
+
+echo "# bench: kernel $(uname -r), thp $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+echo "# bench: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+echo "# bench: sizes $sizes MiB, read/migrate/munmap up to $big MiB, $iters iterations"
+if ! modprobe test_hmm; then
+	printf 'not ok 1 bench.modprobe_test_hmm\n1..1\n'
+	exit 1
+fi
+insmod /bench/hmm_walk_bench.ko || echo "# bench: cannot load hmm_walk_bench.ko"
+/bench/hmm-bench -s "$sizes" -b "$big" -i "$iters"
+rc=$?
+rmmod hmm_walk_bench 2>/dev/null
+modprobe -r test_hmm || rc=126
+exit $rc

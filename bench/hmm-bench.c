@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmm-bench: time the HMM paths of the test_hmm device and of the walker.
+ *
+ * One static binary for the pristine base and for the HMM series: it only
+ * uses the test_hmm commands both kernels have (READ, MIGRATE_TO_DEV,
+ * MIGRATE_TO_SYS, SNAPSHOT), compiled against the base's uapi header, and
+ * the hmm_walk_bench debugfs file (bench/kmod) for the in-kernel walker.
+ *
+ * Output is TAP, one test per metric, each preceded by a comment line
+ *   # HMMB {"m": NAME, "mib": SIZE, "unit": UNIT, "v": [samples], ...}
+ * that scripts/bench.py collects.  Every sample is one timed iteration
+ * after an untimed warm-up; the host takes medians.
+ *
+ * usage: hmm-bench [-s MiB,MiB,...] [-b MiB] [-i ITERS] [-d DEVICE]
+ *   -s  sizes of the snapshot and walker metrics (default 4,64)
+ *   -b  largest size of the read, migrate and munmap metrics (default 64)
+ *   -i  timed iterations per metric (default 9, at least 7)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <test_hmm_uapi.h>
+#include "kmod/hmm_walk_bench_uapi.h"
+
+#define PAGE		4096UL
+#define HPAGE		(2UL << 20)
+#define MIB		(1UL << 20)
+#define MAX_SIZES	8
+#define MAX_ITERS	HWB_MAX_ITERS
+#define INVAL_PARAM	"/sys/module/test_hmm/parameters/inval_latency_us"
+#define INVAL_US	1000
+#define INVAL_MIB	4
+#define INVAL_MAX_FDS	4
+
+static const char *dev_path = "/dev/hmm_dmirror0";
+static unsigned long sizes[MAX_SIZES] = { 4, 64 };
+static int nsizes = 2;
+static unsigned long big_max = 64;
+static int iters = 9;
+static int dev_fd = -1;
+static int kwalk_fd = -1;
+static int ntests;
+
+enum kind { K_4K, K_THP, K_EMPTY };
+static const char *const kind_name[] = { "4k", "thp", "empty" };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Direct compaction and reclaim stalls so far (/proc/vmstat): a metric
+ * whose allocations stall spends its time in the page allocator, not in
+ * the code it means to time.
+ */
+static long long vm_stalls(void)
+{
+	char key[64];
+	long long val, sum = 0;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %lld", key, &val) == 2)
+		if (!strcmp(key, "compact_stall") ||
+		    !strncmp(key, "allocstall_", 11))
+			sum += val;
+	fclose(f);
+	return sum;
+}
+
+static long long stall_mark;
+
+/* TAP result of one metric, with its samples on the comment line before. */
+static void emit(const char *name, unsigned long mib, const char *unit,
+		 const double *v, int n, const char *fmt, ...)
+{
+	char extra[512] = "";
+	long long stalls;
+	va_list ap;
+	int i;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(extra, sizeof(extra), fmt, ap);
+		va_end(ap);
+	}
+	printf("# HMMB {\"m\": \"%s\", \"mib\": %lu, \"unit\": \"%s\", \"v\": [",
+	       name, mib, unit);
+	for (i = 0; i < n; i++)
+		printf("%s%.3f", i ? ", " : "", v[i]);
+	stalls = vm_stalls();
+	printf("]%s%s, \"stalls\": %lld}\n", extra[0] ? ", " : "", extra,
+	       stalls - stall_mark);
+	stall_mark = stalls;
+	printf("ok %d bench.%s.%luM\n", ++ntests, name, mib);
+	fflush(stdout);
+}
+
+static void fail(const char *name, unsigned long mib, const char *what,
+		 int err)
+{
+	printf("# %s %luM: %s: %s\n", name, mib, what, strerror(err));
+	printf("not ok %d bench.%s.%luM\n", ++ntests, name, mib);
+	fflush(stdout);
+}
+
+static void skip(const char *name, unsigned long mib, const char *why)
+{
+	printf("ok %d bench.%s.%luM # SKIP %s\n", ++ntests, name, mib, why);
+	fflush(stdout);
+}
+
+/* An anonymous private mapping of @size at a 2 MiB aligned address. */
+static void *map_region(size_t size, enum kind kind)
+{
+	char *raw, *p;
+	size_t head;
+
+	raw = mmap(NULL, size + HPAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	head = p - raw;
+	if (head)
+		munmap(raw, head);
+	munmap(p + size, HPAGE - head);
+	madvise(p, size, kind == K_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* Write every page so each one is a private anonymous page. */
+static void populate(char *p, size_t size)
+{
+	size_t off;
+
+	for (off = 0; off < size; off += PAGE)
+		p[off] = (char)(off / PAGE) | 1;
+}
+
+static int dmirror(int fd, unsigned long req, void *addr, void *ptr,
+		   unsigned long npages, uint64_t *cpages)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (uintptr_t)addr,
+		.ptr = (uintptr_t)ptr,
+		.npages = npages,
+	};
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, &cmd);
+	} while (ret && errno == EINTR);
+	if (ret)
+		return errno;
+	if (cpages)
+		*cpages = cmd.cpages;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* HMM_DMIRROR_SNAPSHOT of a region, ns per page. */
+static void bench_snapshot(char *p, size_t size, enum kind kind)
+{
+	unsigned long npages = size / PAGE, mib = size / MIB, i, huge = 0;
+	unsigned char *prot = malloc(npages);
+	char name[32];
+	double v[MAX_ITERS];
+	uint64_t t0, cpages;
+	int it, err;
+
+	snprintf(name, sizeof(name), "snap_%s", kind_name[kind]);
+	if (!prot) {
+		fail(name, mib, "malloc", ENOMEM);
+		return;
+	}
+	memset(prot, 0, npages);
+	for (it = -1; it < iters; it++) {
+		t0 = now_ns();
+		err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, p, prot, npages,
+			      &cpages);
+		if (!err && cpages != npages)
+			err = EIO;
+		if (err) {
+			fail(name, mib, "HMM_DMIRROR_SNAPSHOT", err);
+			free(prot);
+			return;
+		}
+		if (it >= 0)
+			v[it] = (double)(now_ns() - t0) / npages;
+	}
+	for (i = 0; i < npages; i++)
+		huge += !!(prot[i] & HMM_DMIRROR_PROT_PMD);
+	emit(name, mib, "ns/page", v, iters, "\"huge_pct\": %.1f",
+	     100.0 * huge / npages);
+	free(prot);
+}
+
+/* The in-kernel walker over the same region, ns per page. */
+static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
+{
+	unsigned long npages = size / PAGE, mib = size / MIB;
+	uint64_t ns[MAX_ITERS * HWB_T_N];
+	double v[MAX_ITERS], walk[MAX_ITERS], begin[MAX_ITERS];
+	double done[MAX_ITERS];
+	struct hwb_run run = {
+		.addr = (uintptr_t)p,
+		.npages = npages,
+		.iters = iters,
+		.api = api,
+		.ns = (uintptr_t)ns,
+	};
+	char name[32];
+	int i, ret;
+
+	snprintf(name, sizeof(name), "%s_%s",
+		 api == HWB_API_NATIVE ? "kwalk" : "kfault", kind_name[kind]);
+	if (kwalk_fd < 0) {
+		skip(name, mib, "no hmm_walk_bench module");
+		return;
+	}
+	ret = ioctl(kwalk_fd, HWB_RUN, &run);
+	if (ret) {
+		fail(name, mib, "HWB_RUN", errno);
+		return;
+	}
+	for (i = 0; i < iters; i++) {
+		v[i] = (double)ns[i * HWB_T_N + HWB_T_TOTAL] / npages;
+		walk[i] = (double)ns[i * HWB_T_N + HWB_T_WALK] / npages;
+		begin[i] = (double)ns[i * HWB_T_N + HWB_T_BEGIN];
+		done[i] = (double)ns[i * HWB_T_N + HWB_T_DONE];
+	}
+	/* The breakdown goes on the comment line as its own samples. */
+	printf("# HMMB {\"m\": \"%s.walk\", \"mib\": %lu, \"unit\": \"ns/page\", \"info\": 1, \"v\": [",
+	       name, mib);
+	for (i = 0; i < iters; i++)
+		printf("%s%.3f", i ? ", " : "", walk[i]);
+	printf("]}\n# HMMB {\"m\": \"%s.begin\", \"mib\": %lu, \"unit\": \"ns\", \"info\": 1, \"v\": [",
+	       name, mib);
+	for (i = 0; i < iters; i++)
+		printf("%s%.0f", i ? ", " : "", begin[i]);
+	printf("]}\n# HMMB {\"m\": \"%s.done\", \"mib\": %lu, \"unit\": \"ns\", \"info\": 1, \"v\": [",
+	       name, mib);
+	for (i = 0; i < iters; i++)
+		printf("%s%.0f", i ? ", " : "", done[i]);
+	printf("]}\n");
+	emit(name, mib, "ns/page", v, iters,
+	     "\"api\": \"%s\", \"valid_pct\": %.1f, \"huge_pct\": %.1f, \"retries\": %llu",
+	     run.used == HWB_API_NATIVE ? "hmm_vma_get_pfns" :
+					  "hmm_range_fault",
+	     100.0 * run.valid / npages, 100.0 * run.huge / npages,
+	     (unsigned long long)run.retries);
+}
+
+static void bench_snapshots(unsigned long mib)
+{
+	size_t size = mib * MIB;
+	enum kind kind;
+	char *p;
+
+	for (kind = K_4K; kind <= K_EMPTY; kind++) {
+		p = map_region(size, kind);
+		if (!p) {
+			fail(kind_name[kind], mib, "mmap", errno);
+			continue;
+		}
+		if (kind != K_EMPTY)
+			populate(p, size);
+		bench_snapshot(p, size, kind);
+		bench_kwalk(p, size, kind, HWB_API_NATIVE);
+		if (kind == K_4K)
+			bench_kwalk(p, size, kind, HWB_API_RANGE_FAULT);
+		munmap(p, size);
+	}
+}
+
+/*
+ * HMM_DMIRROR_READ: the device faults the range in through HMM and copies
+ * it.  Before each iteration the device mapping is invalidated: by an
+ * mprotect() round trip for populated memory (the pages stay), by
+ * MADV_DONTNEED for empty memory (the pages go).
+ */
+static void bench_read(unsigned long mib, int populated, char *buf)
+{
+	size_t size = mib * MIB;
+	unsigned long npages = size / PAGE;
+	const char *name = populated ? "read_pop" : "read_empty";
+	double v[MAX_ITERS];
+	uint64_t t0, cpages;
+	int it, err;
+	char *p;
+
+	p = map_region(size, K_4K);
+	if (!p) {
+		fail(name, mib, "mmap", errno);
+		return;
+	}
+	if (populated)
+		populate(p, size);
+	for (it = -1; it < iters; it++) {
+		if (populated) {
+			mprotect(p, size, PROT_READ);
+			mprotect(p, size, PROT_READ | PROT_WRITE);
+		} else {
+			madvise(p, size, MADV_DONTNEED);
+		}
+		t0 = now_ns();
+		err = dmirror(dev_fd, HMM_DMIRROR_READ, p, buf, npages,
+			      &cpages);
+		if (!err && cpages != npages)
+			err = EIO;
+		if (err) {
+			fail(name, mib, "HMM_DMIRROR_READ", err);
+			munmap(p, size);
+			return;
+		}
+		if (it >= 0)
+			v[it] = (double)(now_ns() - t0) / npages;
+	}
+	emit(name, mib, "ns/page", v, iters, NULL);
+	munmap(p, size);
+}
+
+/* Migration of populated 4 KiB pages to device memory and back. */
+static void bench_migrate(unsigned long mib, char *buf)
+{
+	size_t size = mib * MIB;
+	unsigned long npages = size / PAGE;
+	double to_dev[MAX_ITERS], to_sys[MAX_ITERS];
+	uint64_t t0, t1, cpages;
+	int it, err;
+	char *p;
+
+	p = map_region(size, K_4K);
+	if (!p) {
+		fail("migrate", mib, "mmap", errno);
+		return;
+	}
+	populate(p, size);
+	for (it = -1; it < iters; it++) {
+		t0 = now_ns();
+		err = dmirror(dev_fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
+			      npages, &cpages);
+		if (!err && cpages != npages)
+			err = EIO;
+		if (err) {
+			fail("mig_to_dev", mib, "MIGRATE_TO_DEV", err);
+			goto out;
+		}
+		t1 = now_ns();
+		err = dmirror(dev_fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf,
+			      npages, &cpages);
+		if (!err && cpages != npages)
+			err = EIO;
+		if (err) {
+			fail("mig_to_sys", mib, "MIGRATE_TO_SYS", err);
+			goto out;
+		}
+		if (it >= 0) {
+			to_dev[it] = (double)(t1 - t0) / npages;
+			to_sys[it] = (double)(now_ns() - t1) / npages;
+		}
+	}
+	emit("mig_to_dev", mib, "ns/page", to_dev, iters, NULL);
+	emit("mig_to_sys", mib, "ns/page", to_sys, iters, NULL);
+out:
+	munmap(p, size);
+}
+
+/*
+ * munmap() of a populated range, timed, with the range read by the devices
+ * of @fds first (mirrored) or not (@nfds == 0).  Returns 0 and fills
+ * @v[iters] with ns per page, or an errno.
+ */
+static int time_munmap(unsigned long mib, const int *fds, int nfds, char *buf,
+		       double *v, double scale)
+{
+	size_t size = mib * MIB;
+	unsigned long npages = size / PAGE;
+	uint64_t t0, cpages;
+	int it, i, err;
+	char *p;
+
+	for (it = -1; it < iters; it++) {
+		p = map_region(size, K_4K);
+		if (!p)
+			return errno;
+		populate(p, size);
+		for (i = 0; i < nfds; i++) {
+			err = dmirror(fds[i], HMM_DMIRROR_READ, p, buf, npages,
+				      &cpages);
+			if (!err && cpages != npages)
+				err = EIO;
+			if (err) {
+				munmap(p, size);
+				return err;
+			}
+		}
+		t0 = now_ns();
+		munmap(p, size);
+		if (it >= 0)
+			v[it] = (double)(now_ns() - t0) / scale;
+	}
+	return 0;
+}
+
+static void bench_munmap(unsigned long mib, char *buf)
+{
+	double v[MAX_ITERS];
+	int err;
+
+	err = time_munmap(mib, NULL, 0, buf, v, mib * MIB / PAGE);
+	if (err)
+		fail("munmap_plain", mib, "munmap", err);
+	else
+		emit("munmap_plain", mib, "ns/page", v, iters, NULL);
+
+	err = time_munmap(mib, &dev_fd, 1, buf, v, mib * MIB / PAGE);
+	if (err)
+		fail("munmap_mirrored", mib, "munmap", err);
+	else
+		emit("munmap_mirrored", mib, "ns/page", v, iters, NULL);
+}
+
+static int param_rw(const char *val, char *old, size_t oldlen)
+{
+	int fd, n;
+
+	fd = open(INVAL_PARAM, O_RDWR);
+	if (fd < 0)
+		return errno;
+	if (old) {
+		n = read(fd, old, oldlen - 1);
+		old[n > 0 ? n : 0] = '\0';
+		lseek(fd, 0, SEEK_SET);
+	}
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? errno : 0;
+}
+
+/*
+ * Multi-device invalidation (the series only): with every mirror taking
+ * inval_latency_us to complete an invalidation, munmap of a range that N
+ * mirrors read costs about one latency if they are waited for together,
+ * N latencies if one after the other.  Runs last: it closes dev_fd.
+ */
+static void bench_inval(char *buf)
+{
+	static const int ns[] = { 1, 4 };
+	static const int lat[] = { INVAL_US, 0 };
+	int fds[INVAL_MAX_FDS], n, i, k, l, err;
+	double v[MAX_ITERS];
+	char old[32], val[32], name[32];
+
+	if (access(INVAL_PARAM, F_OK)) {
+		for (k = 0; k < 2; k++) {
+			snprintf(name, sizeof(name), "inval_n%d", ns[k]);
+			skip(name, INVAL_MIB, "no inval_latency_us parameter");
+		}
+		return;
+	}
+	/* Exactly N mirrors: the main one would be an extra, idle, mirror. */
+	close(dev_fd);
+	dev_fd = -1;
+	old[0] = '\0';
+	/*
+	 * With the latency, then without: the difference is the time spent
+	 * waiting for the devices, apart from the CPU work of N mirrors.
+	 */
+	for (l = 0; l < 2; l++) {
+		snprintf(val, sizeof(val), "%d", lat[l]);
+		err = param_rw(val, l ? NULL : old, sizeof(old));
+		for (k = 0; k < 2; k++) {
+			n = ns[k];
+			snprintf(name, sizeof(name), "inval%s_n%d",
+				 lat[l] ? "" : "0", n);
+			if (err) {
+				fail(name, INVAL_MIB, "set inval_latency_us",
+				     err);
+				continue;
+			}
+			for (i = 0; i < n; i++) {
+				fds[i] = open(dev_path, O_RDWR);
+				if (fds[i] < 0) {
+					err = errno;
+					break;
+				}
+			}
+			if (i == n)
+				err = time_munmap(INVAL_MIB, fds, n, buf, v,
+						  1e6);
+			while (i--)
+				close(fds[i]);
+			if (err)
+				fail(name, INVAL_MIB, "munmap", err);
+			else
+				emit(name, INVAL_MIB, "ms", v, iters,
+				     "\"latency_us\": %d", lat[l]);
+			err = 0;
+		}
+	}
+	param_rw(old[0] ? old : "0", NULL, 0);
+}
+
+static int parse_sizes(char *s)
+{
+	char *tok;
+
+	nsizes = 0;
+	for (tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		if (nsizes == MAX_SIZES)
+			return -1;
+		sizes[nsizes] = strtoul(tok, NULL, 10);
+		if (!sizes[nsizes] || sizes[nsizes] % 2)
+			return -1;
+		nsizes++;
+	}
+	return nsizes ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long maxbig = 0;
+	char *buf;
+	int opt, k;
+
+	while ((opt = getopt(argc, argv, "s:b:i:d:")) != -1) {
+		switch (opt) {
+		case 's':
+			if (parse_sizes(optarg))
+				goto usage;
+			break;
+		case 'b':
+			big_max = strtoul(optarg, NULL, 10);
+			break;
+		case 'i':
+			iters = atoi(optarg);
+			break;
+		case 'd':
+			dev_path = optarg;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (iters < 7 || iters > MAX_ITERS)
+		goto usage;
+
+	printf("TAP version 13\n");
+	stall_mark = vm_stalls();
+	dev_fd = open(dev_path, O_RDWR);
+	if (dev_fd < 0) {
+		printf("# open %s: %s\nnot ok 1 bench.open\n1..1\n", dev_path,
+		       strerror(errno));
+		return 1;
+	}
+	kwalk_fd = open("/sys/kernel/debug/hmm_walk_bench", O_RDWR);
+	if (kwalk_fd < 0)
+		printf("# no hmm_walk_bench: %s\n", strerror(errno));
+
+	for (k = 0; k < nsizes; k++) {
+		bench_snapshots(sizes[k]);
+		if (sizes[k] <= big_max && sizes[k] > maxbig)
+			maxbig = sizes[k];
+	}
+
+	/* Bounce buffer of the device commands, faulted in once. */
+	if (maxbig < INVAL_MIB)
+		maxbig = INVAL_MIB;
+	buf = map_region(maxbig * MIB, K_4K);
+	if (!buf) {
+		printf("# mmap buffer: %s\n", strerror(errno));
+		return 1;
+	}
+	populate(buf, maxbig * MIB);
+
+	for (k = 0; k < nsizes; k++) {
+		if (sizes[k] > big_max)
+			continue;
+		bench_read(sizes[k], 1, buf);
+		bench_read(sizes[k], 0, buf);
+		bench_migrate(sizes[k], buf);
+		bench_munmap(sizes[k], buf);
+	}
+	bench_inval(buf);
+
+	printf("1..%d\n", ntests);
+	return 0;
+
+usage:
+	fprintf(stderr, "usage: %s [-s MiB,...] [-b MiB] [-i ITERS(7..%d)] [-d DEV]\n",
+		argv[0], MAX_ITERS);
+	return 2;
+}

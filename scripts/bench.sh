@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench.sh: the pristine base against ours, same run, same binary.
+#
+# Builds both kernels (prepare-tree.sh, build-kernel.sh), the walker
+# microbenchmark module bench/kmod against each kernel's objects, the static
+# bench/hmm-bench once against the BASE's test_hmm uapi header, and a guest
+# per kernel carrying both at /bench.  Then boots pristine, ours, pristine,
+# ours, ... (BENCH_BOOTS boots each, alternating so drift of the host hits
+# both alike) running the "bench" guest stage, and hands every boot's output
+# to bench.py: table on stdout, build/bench/results.json.
+#
+# Environment:
+#   BENCH_BOOTS=2        boots per kernel (at least 2)
+#   BENCH_SIZES=4,64,512 MiB sizes of the snapshot and walker metrics
+#   BENCH_BIG=64         largest MiB size of read, migrate and munmap metrics
+#   BENCH_ITERS=11       timed iterations per metric and boot (at least 7)
+#   BENCH_THP=madvise    THP mode of the guests
+#   BENCH_TIMEOUT=900    host timeout of one boot, seconds
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+boots=${BENCH_BOOTS:-2}
+sizes=${BENCH_SIZES:-4,64,512}
+big=${BENCH_BIG:-64}
+iters=${BENCH_ITERS:-11}
+thp=${BENCH_THP:-madvise}
+tmo=${BENCH_TIMEOUT:-900}
+out=$BUILD/bench
+lock=${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}
+
+[ "$boots" -ge 2 ] || die "BENCH_BOOTS must be at least 2"
+[ "$iters" -ge 7 ] || die "BENCH_ITERS must be at least 7"
+start=$(date +%s)
+mkdir -p "$out"
+rm -f "$out"/results.json "$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
+
+# 1. Kernels.
+for v in pristine ours; do
+	bash "$ROOT/scripts/prepare-tree.sh" "$v"
+	bash "$ROOT/scripts/build-kernel.sh" "$v"
+done
+
+# 2. The benchmark, once for both kernels: static, against the base's
+# uapi header, so the very same binary drives both test_hmm modules.
+bin=$out/hmm-bench
+if ! gcc -O2 -Wall -Wextra -Werror -static -no-pie \
+	-I "$BASE_DIR/lib" -I "$ROOT/bench" \
+	"$ROOT/bench/hmm-bench.c" -o "$bin" >"$out/hmm-bench.log" 2>&1; then
+	cat "$out/hmm-bench.log" >&2
+	die "cannot build bench/hmm-bench.c"
+fi
+
+# 3. The walker module, against each kernel's objects, and the guests.
+for v in pristine ours; do
+	kmod=$out/kmod-$v
+	payload=$out/payload-$v
+	rm -rf "$kmod" "$payload"
+	mkdir -p "$kmod" "$payload"
+	cp "$ROOT"/bench/kmod/* "$kmod/"
+	if ! flock "$lock" make -C "$(obj_dir "$v")" M="$kmod" \
+		CC="ccache gcc" modules >"$kmod/build.log" 2>&1; then
+		cat "$kmod/build.log" >&2
+		die "cannot build bench/kmod against $v"
+	fi
+	if grep -E '(^|: )warning:' "$kmod/build.log" >&2; then
+		die "warnings building bench/kmod against $v"
+	fi
+	cp "$kmod/hmm_walk_bench.ko" "$bin" "$payload/"
+	install -m 0755 "$ROOT/bench/guest-bench.sh" "$payload/guest-bench.sh"
+	HMMH_BENCH_PAYLOAD=$payload bash "$ROOT/scripts/build-guest.sh" "$v"
+done
+log "built in $(( $(date +%s) - start ))s"
+
+# 4. Alternating boots: pristine, ours, pristine, ours, ...
+# The TSCs of TCG vCPUs are not synchronized and the watchdog may drop the
+# TSC at any time: give every boot the same, stable clock.
+args="clocksource=hpet hmmh.bench_sizes=$sizes hmmh.bench_big=$big hmmh.bench_iters=$iters"
+runs=()
+for i in $(seq 1 "$boots"); do
+	for v in pristine ours; do
+		name=bench-$v-$i
+		bash "$ROOT/scripts/run-guest.sh" -v "$v" -T "$thp" -t "$tmo" \
+			-a "$args" "$name" bench || log "$name: guest run not clean, see $LOGS/$name.*"
+		runs+=("$v:$LOGS/$name.tests.log:$LOGS/$name.json")
+	done
+done
+
+python3 "$ROOT/scripts/bench.py" --json "$out/results.json" \
+	--seconds "$(( $(date +%s) - start ))" \
+	--config "sizes=$sizes big=$big iters=$iters boots=$boots thp=$thp" \
+	"${runs[@]}"
