@@ -55,6 +55,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/swap.h>
+#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/xarray.h>
 
@@ -293,21 +294,46 @@ static void dmirror_pt_drop(struct dmirror *dmirror, unsigned long idx)
 	xa_erase(&dmirror->pt, idx);
 }
 
-/* Drop the device mappings of [start, end); return how many there were. */
+/*
+ * Drop the device mappings of [start, end); return how many there were.
+ * Invalidations of several mirrors run one after the other on the CPU
+ * (only their device side overlaps), so this is one walk of the xarray
+ * under its lock, not a lookup from the root per page.  The dirty pages
+ * are told first, without the xarray lock: set_page_dirty() takes the
+ * page cache's xarray lock, of the same lock class.
+ */
 static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
 				      unsigned long start, unsigned long end)
 {
-	unsigned long idx, count = 0;
+	unsigned long first = start >> PAGE_SHIFT;
+	unsigned long last = (end - 1) >> PAGE_SHIFT;
+	XA_STATE(xas, &dmirror->pt, first);
+	unsigned long count = 0;
+	struct page *page;
 	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
 	if (end <= start)
 		return 0;
-	xa_for_each_range(&dmirror->pt, idx, entry, start >> PAGE_SHIFT,
-			  (end - 1) >> PAGE_SHIFT) {
-		dmirror_pt_drop(dmirror, idx);
+
+	/* dmirror->lock keeps the entries from changing under RCU. */
+	rcu_read_lock();
+	xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
+		if (xas_retry(&xas, entry))
+			continue;
+		page = xa_untag_pointer(entry);
+		if (!is_zone_device_page(page))
+			set_page_dirty(page);
+	}
+	rcu_read_unlock();
+
+	xas_set(&xas, first);
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, last) {
+		xas_store(&xas, NULL);
 		count++;
 	}
+	xas_unlock(&xas);
 	return count;
 }
 
@@ -889,12 +915,17 @@ free_bufs:
  * Device reads and writes
  */
 
-/* Bounce buffer for one step, never larger than the command. */
+/*
+ * Bounce buffer for one step, never larger than the command.  vmalloc():
+ * it needs no physical contiguity, and a 2MB kmalloc() block sits in a
+ * huge direct map page, which emulated TLBs (QEMU TCG) handle so badly
+ * that copy_to_user() from it cost 20x the rest of a device read.
+ */
 static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
 				  unsigned long *size)
 {
 	*size = min(end - start, DMIRROR_STEP_SIZE);
-	return kvmalloc(*size, GFP_KERNEL);
+	return vmalloc(*size);
 }
 
 /*
@@ -949,7 +980,7 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			break;
 		cmd->faults++;
 	}
-	kvfree(buf);
+	vfree(buf);
 	return ret;
 }
 
@@ -996,7 +1027,7 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			break;
 		cmd->faults++;
 	}
-	kvfree(buf);
+	vfree(buf);
 	return ret;
 }
 
