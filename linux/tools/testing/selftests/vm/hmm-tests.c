@@ -1523,6 +1523,19 @@ static void *race_cpu(void *data)
 }
 
 /*
+ * 4 s (or 400 rounds) of racing.  On a slow (debug, emulated) kernel every
+ * read may hit an unmapped window in that time, so go on until one read
+ * got through, for at most 30 s more.
+ */
+static bool race_go_on(unsigned long it, unsigned long reads, double end,
+		       double last)
+{
+	double t = now_sec();
+
+	return (it < 400 && t < end) || (!reads && t < last);
+}
+
+/*
  * Main side of a race: write generation N to every page from the CPU, then
  * read through the device.  Every page must hold a generation >= N (or 0
  * where the racing thread just discarded the page), never an older one:
@@ -1533,7 +1546,7 @@ static void race_run(struct __test_metadata *_metadata, int fd,
 {
 	struct race r = { .kind = kind, .npages = 32 };
 	unsigned long i, it, reads = 0;
-	double end = now_sec() + 4;
+	double end = now_sec() + 4, last = end + 30;
 	uint64_t *buf, start;
 	pthread_t th;
 	int ret;
@@ -1546,7 +1559,7 @@ static void race_run(struct __test_metadata *_metadata, int fd,
 	ASSERT_NE(buf, NULL);
 	ASSERT_EQ(pthread_create(&th, NULL, race_cpu, &r), 0);
 
-	for (it = 0; it < 400 && now_sec() < end; it++) {
+	for (it = 0; race_go_on(it, reads, end, last); it++) {
 		pthread_mutex_lock(&r.lock);
 		start = ++r.gen;
 		for (i = 0; i < r.npages; i++)
