@@ -133,16 +133,9 @@ static void __attribute__((noreturn)) victim(void)
 static long long memcg_event(const char *key)
 {
 	char buf[1024], *p;
-	ssize_t n;
-	int fd = open(CGV "/memory.events", O_RDONLY);
 
-	if (fd < 0)
+	if (read_text(CGV "/memory.events", buf, sizeof(buf)) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
 		if (!strncmp(p, key, strlen(key)) && p[strlen(key)] == ' ')
 			return atoll(p + strlen(key) + 1);

@@ -11,44 +11,13 @@
  * only if every cycle passed.  Run it on a kmemleak kernel: the guest's
  * final scan then proves the cycles leaked nothing.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
-#include <lib/test_hmm_uapi.h>
+#include "hmmh.h"
 
 #define NPAGES		512
-#define DEVICE		"/dev/hmm_dmirror0"
 
 static long page_size;
-
-static int dmirror(int fd, unsigned long req, void *addr, void *ptr,
-		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	memset(cmd, 0, sizeof(*cmd));
-	cmd->addr = (uintptr_t)addr;
-	cmd->ptr = (uintptr_t)ptr;
-	cmd->npages = npages;
-	do {
-		ret = ioctl(fd, req, cmd);
-	} while (ret && errno == EINTR);
-	return ret ? -errno : 0;
-}
-
-static int run(const char *cmd)
-{
-	int status = system(cmd);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
-}
 
 /* One cycle; returns NULL on success or what went wrong. */
 static const char *cycle(unsigned int seed, char *why, size_t len)
@@ -59,11 +28,11 @@ static const char *cycle(unsigned int seed, char *why, size_t len)
 	size_t i, n = size / sizeof(*buf);
 	int fd, ret;
 
-	if (run("modprobe test_hmm"))
+	if (sh("modprobe test_hmm"))
 		return "modprobe test_hmm failed";
-	fd = open(DEVICE, O_RDWR);
+	fd = open(HMMH_DEV0, O_RDWR);
 	if (fd < 0) {
-		snprintf(why, len, "open %s: %s", DEVICE, strerror(errno));
+		snprintf(why, len, "open %s: %s", HMMH_DEV0, strerror(errno));
 		return why;
 	}
 	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -74,18 +43,18 @@ static const char *cycle(unsigned int seed, char *why, size_t len)
 	for (i = 0; i < n; i++)
 		buf[i] = seed * 2654435761u + i;
 
-	ret = dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, copy, NPAGES, &cmd);
+	ret = dmirror_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, copy, NPAGES, &cmd);
 	if (ret || cmd.cpages != NPAGES) {
 		snprintf(why, len, "migrate to device: %d, %llu of %d pages",
 			 ret, (unsigned long long)cmd.cpages, NPAGES);
 		return why;
 	}
 	/* A live mirror pins the module. */
-	if (!run("modprobe -r test_hmm 2>/dev/null"))
+	if (!sh("modprobe -r test_hmm 2>/dev/null"))
 		return "module unloaded while a mirror was open";
 	close(fd);
 	/* No mirror left; the device pages are still mapped here. */
-	if (run("modprobe -r test_hmm"))
+	if (sh("modprobe -r test_hmm"))
 		return "modprobe -r test_hmm failed with device pages mapped";
 	for (i = 0; i < n; i++) {
 		if (buf[i] != seed * 2654435761u + i) {
@@ -102,22 +71,20 @@ static const char *cycle(unsigned int seed, char *why, size_t len)
 int main(int argc, char **argv)
 {
 	unsigned int cycles = argc > 1 ? atoi(argv[1]) : 20;
-	unsigned int i, failed = 0;
+	unsigned int i;
 	char why[160];
 
 	page_size = sysconf(_SC_PAGESIZE);
-	printf("TAP version 13\n1..%u\n", cycles);
+	tap_plan(cycles);
 	for (i = 0; i < cycles; i++) {
 		const char *err = cycle(i + 1, why, sizeof(why));
 
 		if (err) {
-			failed++;
-			printf("not ok %u reload.cycle%u # %s\n", i + 1, i + 1, err);
-			run("modprobe -r test_hmm 2>/dev/null");
+			tap(0, "reload.cycle%u # %s", i + 1, err);
+			sh("modprobe -r test_hmm 2>/dev/null");
 		} else {
-			printf("ok %u reload.cycle%u\n", i + 1, i + 1);
+			tap(1, "reload.cycle%u", i + 1);
 		}
-		fflush(stdout);
 	}
-	return failed ? 1 : 0;
+	return tap_failed ? 1 : 0;
 }

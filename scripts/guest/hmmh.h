@@ -161,20 +161,29 @@ static inline int put(const char *path, const char *val)
 	return ret;
 }
 
-/* Read a number from the start of the file at @path (-1 if unreadable). */
-static inline long long get_num(const char *path)
+/* Read the file at @path into @buf as a string; its length or -1. */
+static inline ssize_t read_text(const char *path, char *buf, size_t len)
 {
-	char buf[64];
 	ssize_t n;
 	int fd = open(path, O_RDONLY);
 
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
+	return n;
+}
+
+/* Read a number from the start of the file at @path (-1 if unreadable). */
+static inline long long get_num(const char *path)
+{
+	char buf[64];
+
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return -1;
 	return strtoll(buf, NULL, 0);
 }
 
