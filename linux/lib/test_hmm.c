@@ -275,22 +275,27 @@ static bool dmirror_is_private(const struct dmirror_device *ddev)
  */
 
 /*
- * Drop the device mapping at page index @idx.  If the device wrote through
- * it, the CPU must know: its own dirty bit may be about to be cleared (page
- * out of a clean-looking page, MADV_FREE, writeback), and a page the device
- * dirtied would otherwise be thrown away.  set_page_dirty() does not sleep
- * and the page is still mapped by the CPU, so its mapping is stable.
+ * The device wrote through the mapping @entry that is being dropped: tell
+ * the CPU.  Its own dirty bit may be about to be cleared (page out of a
+ * clean-looking page, MADV_FREE, writeback), and a page the device dirtied
+ * would otherwise be thrown away.  set_page_dirty() does not sleep and the
+ * page is still mapped by the CPU, so its mapping is stable.  Device
+ * memory has no page cache state to update.
  */
+static void dmirror_pt_dirty(void *entry)
+{
+	struct page *page = xa_untag_pointer(entry);
+
+	if (page && !is_zone_device_page(page))
+		set_page_dirty(page);
+}
+
+/* Drop the device mapping at page index @idx. */
 static void dmirror_pt_drop(struct dmirror *dmirror, unsigned long idx)
 {
-	struct page *page;
-
 	lockdep_assert_held(&dmirror->lock);
-	if (xa_get_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY)) {
-		page = xa_untag_pointer(xa_load(&dmirror->pt, idx));
-		if (page && !is_zone_device_page(page))
-			set_page_dirty(page);
-	}
+	if (xa_get_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY))
+		dmirror_pt_dirty(xa_load(&dmirror->pt, idx));
 	xa_erase(&dmirror->pt, idx);
 }
 
@@ -309,7 +314,6 @@ static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
 	unsigned long last = (end - 1) >> PAGE_SHIFT;
 	XA_STATE(xas, &dmirror->pt, first);
 	unsigned long count = 0;
-	struct page *page;
 	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
@@ -321,9 +325,7 @@ static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
 	xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
 		if (xas_retry(&xas, entry))
 			continue;
-		page = xa_untag_pointer(entry);
-		if (!is_zone_device_page(page))
-			set_page_dirty(page);
+		dmirror_pt_dirty(entry);
 	}
 	rcu_read_unlock();
 
