@@ -1607,6 +1607,26 @@ static int hmm_test_holder_fn(void *data)
 }
 
 /*
+ * A non-blockable invalidation of the page at @addr, as the OOM reaper
+ * starts one; only a successful start has an end.  Returns the start's
+ * result.
+ */
+static int hmm_e2e_nonblock(struct hmm_e2e *e, unsigned long addr)
+{
+	struct mmu_notifier_range r;
+	int ret;
+
+	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
+				addr + PAGE_SIZE);
+	mmap_read_lock(e->mm);
+	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
+	if (!ret)
+		mmu_notifier_invalidate_range_end(&r);
+	mmap_read_unlock(e->mm);
+	return ret;
+}
+
+/*
  * A non-blockable invalidation (as the OOM reaper does) while the driver
  * lock is busy: the callback's trylock fails, the start returns -EAGAIN
  * and the core unwinds it.  The sequence still moved, so an older snapshot
@@ -1618,7 +1638,6 @@ static void hmm_test_e2e_nonblock(struct kunit *test)
 	struct hmm_e2e *e = hmm_e2e_start(test);
 	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
 	struct hmm_test_holder holder = { .tm = &e->tm };
-	struct mmu_notifier_range r;
 	struct task_struct *t;
 	int syncs, ret;
 
@@ -1632,14 +1651,7 @@ static void hmm_test_e2e_nonblock(struct kunit *test)
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 	wait_for_completion(&holder.held);
 
-	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
-				addr + PAGE_SIZE);
-	mmap_read_lock(e->mm);
-	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
-	mmap_read_unlock(e->mm);
-	/* Only a successful start has an end. */
-	if (!ret)
-		mmu_notifier_invalidate_range_end(&r);
+	ret = hmm_e2e_nonblock(e, addr);
 	kthread_stop(t);
 
 	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
@@ -1855,7 +1867,6 @@ static void hmm_test_e2e_fence_nonblock(struct kunit *test)
 {
 	struct hmm_e2e *e = hmm_e2e_start(test);
 	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
-	struct mmu_notifier_range r;
 	int ret;
 
 	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
@@ -1864,13 +1875,7 @@ static void hmm_test_e2e_fence_nonblock(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
 	e->tm2.fence_mode = HMM_TEST_FENCE_PENDING;
 
-	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
-				addr + PAGE_SIZE);
-	mmap_read_lock(e->mm);
-	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
-	mmap_read_unlock(e->mm);
-	if (!ret)
-		mmu_notifier_invalidate_range_end(&r);
+	ret = hmm_e2e_nonblock(e, addr);
 
 	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
 	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm2.fences), 1);
@@ -1903,18 +1908,11 @@ static void hmm_test_e2e_fence_nonblock_signaled(struct kunit *test)
 {
 	struct hmm_e2e *e = hmm_e2e_start(test);
 	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
-	struct mmu_notifier_range r;
 	int ret;
 
 	hmm_e2e_fill(e, addr, 1);
 	e->tm.fence_mode = HMM_TEST_FENCE_SIGNALED;
-	mmu_notifier_range_init(&r, MMU_NOTIFY_CLEAR, 0, NULL, e->mm, addr,
-				addr + PAGE_SIZE);
-	mmap_read_lock(e->mm);
-	ret = mmu_notifier_invalidate_range_start_nonblock(&r);
-	if (!ret)
-		mmu_notifier_invalidate_range_end(&r);
-	mmap_read_unlock(e->mm);
+	ret = hmm_e2e_nonblock(e, addr);
 
 	KUNIT_EXPECT_EQ(test, ret, 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.fences), 1);
