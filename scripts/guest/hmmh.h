@@ -88,6 +88,7 @@ static inline int dmirror_cmd(int fd, unsigned long req, void *addr,
 	return ret ? -errno : 0;
 }
 
+#ifdef HMM_DMIRROR_STATS	/* our uapi; hmm-reload also builds on the base's */
 /* Counters of the node behind @path, read through a fresh open. */
 static inline int dmirror_stats(const char *path, struct hmm_dmirror_stats *st)
 {
@@ -101,6 +102,7 @@ static inline int dmirror_stats(const char *path, struct hmm_dmirror_stats *st)
 	close(fd);
 	return ret;
 }
+#endif
 
 static inline double now(void)
 {
