@@ -153,6 +153,7 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * @req_default: &hmm_range.default_flags
  * @pfn_shift: &hmm_range.pfn_shift
  * @may_fault: some entry may request a fault
+ * @sparse: HMM_RANGE_SPARSE_HUGE: one entry per huge mapping
  * @per_entry: every input entry is its own request
  * @fixed: hmm_range_fault(): unsigned long entries and its exact rules
  * @retries: walks started again after an invalidation or a migration wait
@@ -177,6 +178,7 @@ struct hmm_vma_walk {
 	u64			req_default;
 	unsigned int		pfn_shift;
 	bool			may_fault;
+	bool			sparse;
 	bool			per_entry;
 	bool			fixed;
 	unsigned int		retries;
@@ -739,6 +741,20 @@ static void hmm_fill_pfns(struct hmm_vma_walk *hw, unsigned long addr,
 		      1ULL << hw->pfn_shift);
 }
 
+/*
+ * [addr, end) lies in one huge mapping whose page at @addr is @pfn, with
+ * CPU state @cpu.  In HMM_RANGE_SPARSE_HUGE mode, once the map order made
+ * it into @cpu (so hmm_pfn_span() can tell the reach), only the entry of
+ * @addr is written.
+ */
+static void hmm_fill_huge(struct hmm_vma_walk *hw, unsigned long addr,
+			  unsigned long end, unsigned long pfn, u64 cpu)
+{
+	if (hw->sparse && (cpu & hw->range->order_mask))
+		end = addr + PAGE_SIZE;
+	hmm_fill_pfns(hw, addr, end, pfn, cpu);
+}
+
 /* The request of entry @i, in the range's encoding. */
 static inline u64 hmm_entry_request(const struct hmm_vma_walk *hw,
 				    unsigned long i)
@@ -924,7 +940,7 @@ static int hmm_vma_handle_pmd(struct mm_walk *walk, unsigned long addr,
 	}
 
 	pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
-	hmm_fill_pfns(hw, addr, end, pfn, cpu);
+	hmm_fill_huge(hw, addr, end, pfn, cpu);
 	return 0;
 }
 #else
@@ -1236,7 +1252,7 @@ static int hmm_vma_walk_pud(pud_t *pudp, unsigned long start,
 	ret = hmm_chunk_fault(walk, start, end, cpu);
 	if (!ret) {
 		pfn = pud_pfn(pud) + ((start & ~PUD_MASK) >> PAGE_SHIFT);
-		hmm_fill_pfns(hw, start, end, pfn, cpu);
+		hmm_fill_huge(hw, start, end, pfn, cpu);
 		/* Do not split the PUD to walk it again. */
 		walk->action = ACTION_CONTINUE;
 	}
@@ -1276,7 +1292,7 @@ static int hmm_vma_walk_hugetlb(pte_t *ptep, unsigned long hmask,
 	if (!ret) {
 		if (cpu) {
 			pfn = pte_pfn(pte) + ((start & ~hmask) >> PAGE_SHIFT);
-			hmm_fill_pfns(hw, start, end, pfn, cpu);
+			hmm_fill_huge(hw, start, end, pfn, cpu);
 		} else {
 			hmm_fill(hw, start, end, hw->v_none);
 		}
@@ -1450,6 +1466,7 @@ static void hmm_walk_init(struct hmm_vma_walk *hw, struct hmm_range *range,
 		.req_mask	= range->pfn_flags_mask,
 		.req_default	= range->default_flags,
 		.pfn_shift	= range->pfn_shift,
+		.sparse		= range->mode & HMM_RANGE_SPARSE_HUGE,
 		.fixed		= fixed,
 	};
 
@@ -1473,6 +1490,11 @@ static int hmm_range_check(const struct hmm_range *range)
 	    !range->values || !range->flags[HMM_PFN_VALID])
 		return -EINVAL;
 	if (WARN_ON_ONCE(!range->mirror->mm))
+		return -EINVAL;
+	if (range->mode & ~HMM_RANGE_MODE_ALL)
+		return -EINVAL;
+	/* Without the order a driver could not tell how far an entry goes. */
+	if ((range->mode & HMM_RANGE_SPARSE_HUGE) && !range->order_mask)
 		return -EINVAL;
 	if (range->pfn_shift >= 64 || range->start >= range->end ||
 	    !PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end))
@@ -1541,7 +1563,9 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
  * plus HMM_PFN_WRITE, HMM_PFN_DEVICE_PRIVATE and the map order as they
  * apply), values[HMM_PFN_NONE] (nothing usable mapped),
  * values[HMM_PFN_ERROR] (no VMA, unreadable, VM_IO or VM_PFNMAP VMA, bad
- * page table) or values[HMM_PFN_SPECIAL] (no struct page).
+ * page table) or values[HMM_PFN_SPECIAL] (no struct page).  With
+ * HMM_RANGE_SPARSE_HUGE in @range->mode a valid huge mapping gets a single
+ * entry: see hmm_pfn_span().
  *
  * On success the caller must end the snapshot with hmm_vma_range_done(),
  * under the lock its sync_cpu_device_pagetables() takes, before using it.
@@ -1552,7 +1576,7 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
  *
  * Return:
  * * 0 - the snapshot is written.
- * * -EINVAL - invalid range, encoding or unregistered mirror.
+ * * -EINVAL - invalid range, encoding or mode, or unregistered mirror.
  * * -EBUSY - invalidated again and again while walking; retry later.
  * * -EINTR - a fatal signal is pending.
  */
@@ -1585,7 +1609,7 @@ EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
  *
  * Return:
  * * 0 - every request is satisfied and the snapshot is written.
- * * -EINVAL - invalid range, encoding or unregistered mirror.
+ * * -EINVAL - invalid range, encoding or mode, or unregistered mirror.
  * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
  *   VM_PFNMAP VMA, has no struct page, or the fault failed.
  * * -EPERM - write access requested in a VMA without VM_WRITE.
@@ -1645,7 +1669,7 @@ EXPORT_SYMBOL_GPL(hmm_vma_range_done);
  *
  * Return:
  * * 0 - every request is satisfied.
- * * -EINVAL - invalid range.
+ * * -EINVAL - @range->mode is not 0.
  * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
  *   VM_PFNMAP VMA, has no struct page, or the fault failed.
  * * -EPERM - write access requested in a VMA without VM_WRITE.
@@ -1657,6 +1681,10 @@ int hmm_range_fault(struct hmm_range *range)
 	struct hmm_vma_walk hw;
 
 	mmap_assert_locked(mm);
+
+	/* Its callers index hmm_pfns page by page: no sparse output. */
+	if (range->mode)
+		return -EINVAL;
 
 	range->flags = hmm_fixed_flags;
 	range->values = hmm_fixed_values;

@@ -1457,6 +1457,242 @@ static void hmm_test_e2e_thp(struct kunit *test)
 }
 
 /*
+ * hmm_pfn_span() on hand-made entries: one entry per page without
+ * HMM_RANGE_SPARSE_HUGE, otherwise a valid entry with an order reaches the
+ * end of its order-aligned mapping, capped at the end of the range.
+ */
+static void hmm_test_pfn_span(struct kunit *test)
+{
+	const unsigned int order = PMD_SHIFT - PAGE_SHIFT;
+	const unsigned long nr = 1UL << order;
+	struct hmm_range range = {
+		.flags = hmm_e2e_flags,
+		.values = hmm_e2e_values,
+		.pfn_shift = HMM_E2E_PFN_SHIFT,
+		.order_mask = HMM_E2E_ORDER_MASK,
+		.start = 16 * PMD_SIZE + 3 * PAGE_SIZE,
+		.end = 18 * PMD_SIZE + PAGE_SIZE,
+	};
+	u64 huge = hmm_pfn_set_map_order(&range,
+					 hmm_pfn_from_pfn(&range, 0x1000 + 3),
+					 order);
+	u64 small = hmm_pfn_from_pfn(&range, 0x2000);
+
+	/* Not sparse: every entry is its own. */
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start, huge), 1UL);
+
+	range.mode = HMM_RANGE_SPARSE_HUGE;
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start, huge), nr - 3);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, 17 * PMD_SIZE, huge), nr);
+	/* The last mapping is cut by the end of the range. */
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, 18 * PMD_SIZE, huge), 1UL);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start, small), 1UL);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start,
+					   HMM_E2E_NONE), 1UL);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start,
+					   huge & ~HMM_E2E_VALID), 1UL);
+	/* The last huge mapping of the address space: no overflow. */
+	range.start = ULONG_MAX & PMD_MASK;
+	range.end = ULONG_MAX & PAGE_MASK;
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&range, range.start, huge),
+			nr - 1);
+}
+
+/*
+ * Map a THP at a PMD aligned address followed by one 4K page and one
+ * untouched page.  Return the THP address, or 0 (case skipped) without THP.
+ */
+static unsigned long hmm_e2e_thp_then_4k(struct hmm_e2e *e)
+{
+	const unsigned long nr = PMD_SIZE >> PAGE_SHIFT;
+	unsigned long addr, huge;
+	struct page *page;
+	bool mapped;
+
+	addr = hmm_e2e_map(e, 3 * nr, PROT_READ | PROT_WRITE);
+	huge = ALIGN(addr, PMD_SIZE);
+	KUNIT_EXPECT_EQ(e->test, do_madvise(e->mm, huge, PMD_SIZE,
+					    MADV_HUGEPAGE), 0);
+	KUNIT_EXPECT_EQ(e->test, do_madvise(e->mm, huge + PMD_SIZE, PMD_SIZE,
+					    MADV_NOHUGEPAGE), 0);
+	KUNIT_EXPECT_EQ(e->test, put_user((u8)0x5a, (u8 __user *)huge), 0);
+	KUNIT_EXPECT_EQ(e->test, put_user((u8)0xa5,
+					  (u8 __user *)huge + PMD_SIZE), 0);
+
+	hmm_e2e_range(e, &e->tm, huge, 1);
+	KUNIT_ASSERT_EQ(e->test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(e->test, hmm_e2e_done(e, &e->tm));
+	page = hmm_pfn_to_page(&e->range, e->pfns[0]);
+	mapped = page && PageTransCompound(page);
+	return mapped ? huge : 0;
+}
+
+/*
+ * HMM_RANGE_SPARSE_HUGE over the tail of a THP and two 4K pages: one entry
+ * for the THP part, the entries it stands for untouched, then one entry per
+ * 4K page.  Without the mode the same range gets every entry.
+ */
+static void hmm_test_e2e_sparse_thp(struct kunit *test)
+{
+	const unsigned long nr = PMD_SIZE >> PAGE_SHIFT;
+	const unsigned long first = 100, npages = nr - first + 2;
+	unsigned long huge, pfn0, i, addr;
+	struct hmm_range *range;
+	struct hmm_e2e *e;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
+
+	e = hmm_e2e_start(test);
+	huge = hmm_e2e_thp_then_4k(e);
+	if (!huge) {
+		hmm_e2e_end(e);
+		kunit_skip(test, "no THP was allocated (fragmented memory?)");
+	}
+	pfn0 = hmm_e2e_pfn(e, 0);
+
+	addr = huge + first * PAGE_SIZE;
+	range = hmm_e2e_range(e, &e->tm, addr, npages);
+	range->mode = HMM_RANGE_SPARSE_HUGE;
+	KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, 0), pfn0 + first);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_to_map_order(range, e->pfns[0]),
+			(unsigned int)(PMD_SHIFT - PAGE_SHIFT));
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(range, addr, e->pfns[0]),
+			nr - first);
+	for (i = 1; i < nr - first; i++)
+		if (e->pfns[i] != HMM_E2E_POISON)
+			break;
+	KUNIT_EXPECT_EQ_MSG(test, i, nr - first, "entry %lu was written", i);
+	/* The 4K page after the THP, then the untouched one. */
+	i = nr - first;
+	hmm_e2e_expect_rw(e, i);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(range, huge + PMD_SIZE,
+					   e->pfns[i]), 1UL);
+	KUNIT_EXPECT_EQ(test, e->pfns[i + 1], HMM_E2E_NONE);
+
+	/* Same range, default mode: every entry written, pfns consecutive. */
+	hmm_e2e_range(e, &e->tm, addr, npages);
+	KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	for (i = 0; i < nr - first; i++)
+		if (hmm_e2e_pfn(e, i) != pfn0 + first + i)
+			break;
+	KUNIT_EXPECT_EQ_MSG(test, i, nr - first, "entry %lu", i);
+	hmm_e2e_end(e);
+}
+
+/*
+ * hmm_vma_fault() in sparse mode with per-entry requests: the requests of
+ * the entries the THP entry stands for are read, and left in place.
+ */
+static void hmm_test_e2e_sparse_fault(struct kunit *test)
+{
+	const unsigned long nr = PMD_SIZE >> PAGE_SHIFT;
+	unsigned long huge, i;
+	struct hmm_range *range;
+	struct hmm_e2e *e;
+	u64 *input;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
+
+	e = hmm_e2e_start(test);
+	huge = hmm_e2e_thp_then_4k(e);
+	if (!huge) {
+		hmm_e2e_end(e);
+		kunit_skip(test, "no THP was allocated (fragmented memory?)");
+	}
+	input = kunit_kcalloc(test, nr, sizeof(*input), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, input);
+	for (i = 0; i < nr; i++)
+		input[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
+
+	range = hmm_e2e_range(e, &e->tm, huge, nr);
+	range->mode = HMM_RANGE_SPARSE_HUGE;
+	KUNIT_ASSERT_EQ(test, hmm_e2e_fault_retry(e, input), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	KUNIT_EXPECT_EQ(test, e->pfns[0] & (HMM_E2E_VALID | HMM_E2E_WRITE),
+			HMM_E2E_VALID | HMM_E2E_WRITE);
+	KUNIT_EXPECT_EQ(test, hmm_pfn_span(&e->range, huge, e->pfns[0]), nr);
+	for (i = 1; i < nr; i++)
+		if (e->pfns[i] != input[i])
+			break;
+	KUNIT_EXPECT_EQ_MSG(test, i, nr, "entry %lu was written", i);
+	hmm_e2e_end(e);
+}
+
+static bool hmm_test_ni_invalidate(struct mmu_interval_notifier *mni,
+				   const struct mmu_notifier_range *nrange,
+				   unsigned long cur_seq)
+{
+	mmu_interval_set_seq(mni, cur_seq);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmm_test_ni_ops = {
+	.invalidate = hmm_test_ni_invalidate,
+};
+
+/*
+ * A mode the walker cannot honour is refused before anything is written:
+ * unknown bits, sparse without an order field, any mode for the fixed
+ * format of hmm_range_fault().
+ */
+static void hmm_test_e2e_mode_invalid(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct mmu_interval_notifier ni;
+	unsigned long hmm_pfns[2] = { 7, 7 };
+	struct hmm_range *range, fixed;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 2);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->mode = HMM_RANGE_MODE_ALL + 1;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_POISON);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->mode = HMM_RANGE_SPARSE_HUGE;
+	range->order_mask = 0;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EINVAL);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EINVAL);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_POISON);
+
+	ret = mmu_interval_notifier_insert(&ni, e->mm, addr, 2 * PAGE_SIZE,
+					   &hmm_test_ni_ops);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	fixed = (struct hmm_range) {
+		.notifier = &ni,
+		.start = addr,
+		.end = addr + 2 * PAGE_SIZE,
+		.hmm_pfns = hmm_pfns,
+		.mode = HMM_RANGE_SPARSE_HUGE,
+	};
+	fixed.notifier_seq = mmu_interval_read_begin(&ni);
+	mmap_read_lock(e->mm);
+	KUNIT_EXPECT_EQ(test, hmm_range_fault(&fixed), -EINVAL);
+	mmap_read_unlock(e->mm);
+	KUNIT_EXPECT_EQ(test, hmm_pfns[0], 7UL);
+	KUNIT_EXPECT_PTR_EQ(test, fixed.flags, (const u64 *)NULL);
+
+	/* Mode 0: the same call works. */
+	fixed.mode = 0;
+	fixed.notifier_seq = mmu_interval_read_begin(&ni);
+	mmap_read_lock(e->mm);
+	KUNIT_EXPECT_EQ(test, hmm_range_fault(&fixed), 0);
+	mmap_read_unlock(e->mm);
+	KUNIT_EXPECT_TRUE(test, hmm_pfns[0] & HMM_PFN_FIXED_VALID);
+	mmu_interval_notifier_remove(&ni);
+	hmm_e2e_end(e);
+}
+
+/*
  * VM_PFNMAP: a kernel page is inserted with remap_pfn_range() into a fresh
  * one page private VMA (a COW mapping must be remapped whole; the pte is
  * none because the VMA was never touched).  remap_pfn_range() sets
@@ -1958,6 +2194,10 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_get_ignores_input),
 	KUNIT_CASE(hmm_test_e2e_invalid_range),
 	KUNIT_CASE(hmm_test_e2e_thp),
+	KUNIT_CASE(hmm_test_pfn_span),
+	KUNIT_CASE(hmm_test_e2e_sparse_thp),
+	KUNIT_CASE(hmm_test_e2e_sparse_fault),
+	KUNIT_CASE(hmm_test_e2e_mode_invalid),
 	KUNIT_CASE(hmm_test_e2e_pfnmap),
 	KUNIT_CASE(hmm_test_e2e_done_unchanged),
 	KUNIT_CASE(hmm_test_e2e_done_dontneed),

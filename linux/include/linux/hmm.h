@@ -110,6 +110,26 @@ enum hmm_fixed_pfn_flags {
 #define HMM_PFN_FIXED_ORDER_MASK	0x1FUL
 
 /**
+ * enum hmm_range_mode - how the walk writes entries, for &hmm_range.mode
+ * @HMM_RANGE_SPARSE_HUGE: one entry per huge mapping.  Where the range
+ *	covers part of a huge CPU mapping (PMD, PUD or hugetlb page) that is
+ *	reported valid, only the entry of the first page of that part is
+ *	written: the pfn of that page, its flags and the map order.  The
+ *	entries of the following pages of the mapping keep what they held
+ *	(their request, for hmm_vma_fault()); the k-th following page has the
+ *	written pfn plus k and the same flags.  hmm_pfn_span() tells how many
+ *	entries a written entry stands for.  Needs a non-zero
+ *	&hmm_range.order_mask.  A device that maps a huge page with one page
+ *	table entry then makes one decision per huge mapping, not one per
+ *	page.
+ * @HMM_RANGE_MODE_ALL: every valid mode bit.
+ */
+enum hmm_range_mode {
+	HMM_RANGE_SPARSE_HUGE	= 1U << 0,
+	HMM_RANGE_MODE_ALL	= HMM_RANGE_SPARSE_HUGE,
+};
+
+/**
  * struct hmm_range - one snapshot or fault request over a virtual range
  * @notifier: interval notifier the snapshot is validated against.  Set by
  *	the caller of hmm_range_fault(); set by hmm_vma_get_pfns() and
@@ -136,9 +156,11 @@ enum hmm_fixed_pfn_flags {
  *	reported instead of being faulted back to system memory.
  * @mirror: mirror the range belongs to (hmm_vma_get_pfns(), hmm_vma_fault()).
  * @pfn_shift: left shift of the pfn inside an entry.
+ * @mode: &enum hmm_range_mode bits; 0 writes one entry per page.
  *
  * For hmm_range_fault() the flags, values, pfn_shift and order_mask fields
- * are overwritten with the fixed format; the caller does not set them.
+ * are overwritten with the fixed format; the caller does not set them, and
+ * @mode must be 0.
  */
 struct hmm_range {
 	struct mmu_interval_notifier	*notifier;
@@ -155,6 +177,7 @@ struct hmm_range {
 	void				*dev_private_owner;
 	struct hmm_mirror		*mirror;
 	u8				pfn_shift;
+	unsigned int			mode;
 };
 
 /**
@@ -291,6 +314,40 @@ static inline u64 hmm_pfn_set_map_order(const struct hmm_range *range,
 	if ((u64)order > (mask >> shift))
 		return pfn;
 	return pfn | ((u64)order << shift);
+}
+
+/**
+ * hmm_pfn_span() - number of entries a written entry stands for
+ * @range: range the entry was written for
+ * @addr: virtual address of the entry
+ * @pfn: entry in the driver encoding, as written by the walk
+ *
+ * Without &HMM_RANGE_SPARSE_HUGE every entry stands for its own page.  With
+ * it, a valid entry of a huge mapping stands for the pages from @addr to
+ * the end of that mapping (it starts at the virtual address aligned to its
+ * size), or to the end of @range if that comes first.  A driver walks the
+ * array with ``for (i = 0; i < npages; i += hmm_pfn_span(...))``.
+ *
+ * Return: the number of entries, at least 1, starting with @pfn's own.
+ */
+static inline unsigned long hmm_pfn_span(const struct hmm_range *range,
+					 unsigned long addr, u64 pfn)
+{
+	unsigned int order;
+	unsigned long next;
+
+	if (!(range->mode & HMM_RANGE_SPARSE_HUGE) ||
+	    hmm_pfn_is_value(range, pfn) ||
+	    !(pfn & range->flags[HMM_PFN_VALID]))
+		return 1;
+	order = hmm_pfn_to_map_order(range, pfn);
+	if (!order || order >= BITS_PER_LONG - PAGE_SHIFT)
+		return 1;
+	/* First address past the mapping; 0 if it ends the address space. */
+	next = (addr | ((PAGE_SIZE << order) - 1)) + 1;
+	if (!next || next > range->end)
+		next = range->end;
+	return (next - addr) >> PAGE_SHIFT;
 }
 
 /**
