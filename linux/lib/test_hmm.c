@@ -55,9 +55,12 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/swap.h>
+#include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/xarray.h>
+
+#include <asm/unaligned.h>
 
 #include "test_hmm_uapi.h"
 
@@ -66,14 +69,25 @@
 #define DMIRROR_PRIVATE_DEVICES	2
 
 /*
- * Pages handled per step of every command: one hmm_vma_fault() or
- * hmm_vma_get_pfns() call, one migrate_vma_setup(), one eviction batch.
+ * Pages handled per step of every command but a snapshot: one
+ * hmm_vma_fault() call, one migrate_vma_setup(), one eviction batch.
  * 512 pages is a PMD on x86-64, so huge mappings are seen whole, while the
  * per-step arrays still fit in one page each.  Locks are dropped and
  * cond_resched() runs between steps.
  */
 #define DMIRROR_STEP_PAGES	512UL
 #define DMIRROR_STEP_SIZE	(DMIRROR_STEP_PAGES << PAGE_SHIFT)
+
+/*
+ * A snapshot faults nothing and, being sparse over huge mappings, writes
+ * little: it takes steps of up to 64 MiB so that its fixed cost per step
+ * (locks, validation, copy to user) is paid once per 32 PMDs.  Its buffers
+ * are sized to the command, up to one step.
+ */
+#define DMIRROR_SNAP_STEP_PAGES	16384UL
+#define DMIRROR_SNAP_STEP_SIZE	(DMIRROR_SNAP_STEP_PAGES << PAGE_SHIFT)
+/* Snapshots of up to this many pages need no allocation at all. */
+#define DMIRROR_SNAP_STACK_PAGES	32UL
 
 /* Device memory is added in chunks of this size, up to a limit per node. */
 #define DMIRROR_CHUNK_SIZE	(256UL << 20)
@@ -797,34 +811,69 @@ access:
 	return prot;
 }
 
-/* Snapshot one step into @prot, one byte per page. */
 /*
- * Protection bytes of @n snapshot entries.  An entry of a huge mapping
- * decides for the rest of that mapping inside the range: one decision per
- * PMD, as a device programming a huge page table entry would make.
+ * The protection bytes of huge mappings are long runs of one value, written
+ * here and copied out eight at a time.  memset() and copy_to_user() use the
+ * byte string instructions on CPUs with ERMS, which an emulator (QEMU TCG,
+ * where the tests and benchmarks run) executes one byte per step: for a
+ * sparse snapshot of huge pages that cost more than everything else.
+ */
+
+/* memset() of @n protection bytes, eight at a time where aligned. */
+static void dmirror_prot_set(u8 *p, u8 v, unsigned long n)
+{
+	unsigned long head = min_t(unsigned long, n, -(uintptr_t)p & 7);
+
+	memset(p, v, head);
+	p += head;
+	n -= head;
+	memset64((u64 *)p, 0x0101010101010101ULL * v, n / 8);
+	memset(p + (n & ~7UL), v, n & 7);
+}
+
+/* copy_to_user() of @n protection bytes, eight at a time where aligned. */
+static int dmirror_prot_to_user(u8 __user *dst, const u8 *src,
+				unsigned long n)
+{
+	unsigned long head = min_t(unsigned long, n, -(uintptr_t)dst & 7);
+
+	if (copy_to_user(dst, src, head))
+		return -EFAULT;
+	dst += head;
+	src += head;
+	n -= head;
+	if (!user_access_begin(dst, n & ~7UL))
+		return -EFAULT;
+	for (; n >= 8; n -= 8, dst += 8, src += 8)
+		unsafe_put_user(get_unaligned((const u64 *)src),
+				(u64 __user *)dst, fault);
+	user_access_end();
+	return copy_to_user(dst, src, n) ? -EFAULT : 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * Protection bytes of @n snapshot entries.  The snapshot is sparse
+ * (HMM_RANGE_SPARSE_HUGE): the one entry written for a huge mapping decides
+ * for the rest of that mapping inside the range, as a device programming a
+ * huge page table entry would.
  */
 static void dmirror_prot_fill(struct dmirror *dmirror,
 			      const struct hmm_range *range, u8 *prot,
 			      unsigned long n)
 {
-	unsigned long i, run, pages;
-	unsigned int order;
+	unsigned long i, run;
 	u64 entry;
 
 	for (i = 0; i < n; i += run) {
 		entry = range->pfns[i];
 		prot[i] = dmirror_prot(dmirror, range, entry);
-		run = 1;
-		if (!(entry & DPTE_VALID))
-			continue;
-		order = hmm_pfn_to_map_order(range, entry);
-		if (!order)
-			continue;
-		/* Up to the end of the huge page that holds this pfn. */
-		pages = 1UL << order;
-		run = min(n - i, pages - ((entry >> DPTE_PFN_SHIFT) &
-					  (pages - 1)));
-		memset(prot + i + 1, prot[i], run - 1);
+		run = hmm_pfn_span(range, range->start + (i << PAGE_SHIFT),
+				   entry);
+		if (run > 1)
+			dmirror_prot_set(prot + i + 1, prot[i], run - 1);
 	}
 }
 
@@ -874,42 +923,49 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
 	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
+	u64 stack_pfns[DMIRROR_SNAP_STACK_PAGES];
+	u8 stack_prot[DMIRROR_SNAP_STACK_PAGES];
 	struct hmm_range range;
 	unsigned long addr, next, n;
-	u64 *pfns;
-	u8 *prot;
+	u64 *pfns = stack_pfns;
+	u8 *prot = stack_prot;
 	int ret = 0;
 
-	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
-	prot = kmalloc(DMIRROR_STEP_PAGES, GFP_KERNEL);
-	if (!pfns || !prot) {
-		ret = -ENOMEM;
-		goto free_bufs;
+	n = min((end - start) >> PAGE_SHIFT, DMIRROR_SNAP_STEP_PAGES);
+	if (n > DMIRROR_SNAP_STACK_PAGES) {
+		pfns = kvmalloc_array(n, sizeof(*pfns), GFP_KERNEL);
+		prot = kvmalloc(n, GFP_KERNEL);
+		if (!pfns || !prot) {
+			ret = -ENOMEM;
+			goto free_bufs;
+		}
 	}
 	dmirror_range_init(dmirror, &range, pfns);
+	range.mode = HMM_RANGE_SPARSE_HUGE;
 
 	if (!mmget_not_zero(mm)) {
 		ret = -EINVAL;
 		goto free_bufs;
 	}
 	for (addr = start; addr < end; addr = next) {
-		next = min(end, addr + DMIRROR_STEP_SIZE);
+		next = min(end, addr + DMIRROR_SNAP_STEP_SIZE);
 		n = (next - addr) >> PAGE_SHIFT;
 		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot);
 		if (ret)
 			break;
-		if (copy_to_user(uptr, prot, n)) {
-			ret = -EFAULT;
+		ret = dmirror_prot_to_user(uptr, prot, n);
+		if (ret)
 			break;
-		}
 		uptr += n;
 		cmd->cpages += n;
 		cond_resched();
 	}
 	mmput(mm);
 free_bufs:
-	kfree(prot);
-	kfree(pfns);
+	if (pfns != stack_pfns) {
+		kvfree(prot);
+		kvfree(pfns);
+	}
 	return ret;
 }
 

@@ -2144,6 +2144,69 @@ out:
 	munmap(base, base_size);
 }
 
+/*
+ * Windows of a mirrored THP: every page of a snapshot of part of the PMD,
+ * at any offset and into a buffer at any alignment, says PMD, and nothing
+ * around the buffer is written.  A buffer that becomes read-only part way
+ * fails the snapshot with -EFAULT.
+ */
+TEST_F(hmm, snapshot_thp_windows)
+{
+	unsigned long npages = PMD_BYTES / self->psz, first, count, i, k;
+	const unsigned char want = HMM_DMIRROR_PROT_WRITE |
+				   HMM_DMIRROR_PROT_PMD;
+	unsigned char *m, *out, *ro;
+	size_t base_size;
+	void *base;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(PMD_BYTES);
+	m = malloc(npages + 16);
+	ASSERT_NE(buf, NULL);
+	ASSERT_NE(m, NULL);
+	ret = thp_setup(self->fd, self->psz, &p, &base, &base_size, buf);
+	ASSERT_GE(ret, 0);
+	if (ret)
+		SKIP(goto out, "no THP allocated");
+
+	for (k = 0; k < 5; k++) {
+		const unsigned long win[5][2] = {
+			{ 0, npages }, { 1, npages - 2 }, { npages / 5, 1 },
+			{ 3, npages * 2 / 3 + 1 }, { npages - 1, 1 },
+		};
+
+		first = win[k][0];
+		count = win[k][1];
+		memset(m, 0xee, npages + 16);
+		out = m + 1 + k;
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT,
+				  p + first * self->psz, out, count, NULL), 0);
+		for (i = 0; i < count; i++)
+			ASSERT_EQ(out[i], want);
+		ASSERT_EQ(out[-1], 0xee);
+		ASSERT_EQ(out[count], 0xee);
+	}
+
+	/* 13 writable bytes, then a read-only page. */
+	ro = map_anon(2 * self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(ro, MAP_FAILED);
+	memset(ro, 0xee, 2 * self->psz);
+	ASSERT_EQ(mprotect(ro + self->psz, self->psz, PROT_READ), 0);
+	out = ro + self->psz - 13;
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, out, 100, NULL),
+		  -EFAULT);
+	ASSERT_EQ(out[-1], 0xee);
+	ASSERT_EQ(out[13], 0xee);
+	munmap(ro, 2 * self->psz);
+out:
+	free(m);
+	free(buf);
+	munmap(base, base_size);
+}
+
 /* MADV_NOHUGEPAGE + zapping one page of a mirrored THP splits the PMD. */
 TEST_F(hmm, thp_split_nohugepage)
 {
