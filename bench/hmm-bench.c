@@ -213,6 +213,49 @@ static void bench_snapshot(char *p, size_t size, enum kind kind)
 	free(prot);
 }
 
+/*
+ * HMM_DMIRROR_SNAPSHOT of a single populated page, ns per call: the fixed
+ * cost of a snapshot command (system call, set-up, locks, validation) that
+ * the per-page figures of small sizes include.
+ */
+static void bench_snapshot_call(void)
+{
+	const int calls = 256;
+	unsigned char prot;
+	double v[MAX_ITERS];
+	uint64_t t0;
+	int it, c, err = 0;
+	char *p;
+
+	p = map_region(PAGE, K_4K);
+	if (!p) {
+		fail("snap_call", 0, "mmap", errno);
+		return;
+	}
+	populate(p, PAGE);
+	for (it = -1; it < iters && !err; it++) {
+		t0 = now_ns();
+		for (c = 0; c < calls && !err; c++)
+			err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, p, &prot,
+				      1, NULL);
+		if (it >= 0)
+			v[it] = (double)(now_ns() - t0) / calls;
+	}
+	munmap(p, PAGE);
+	if (err) {
+		fail("snap_call", 0, "HMM_DMIRROR_SNAPSHOT", err);
+		return;
+	}
+	emit("snap_call", 0, "ns", v, iters, NULL);
+}
+
+/* Metric name prefix of each HWB_API_* walker. */
+static const char *const api_name[] = {
+	[HWB_API_NATIVE] = "kwalk",
+	[HWB_API_RANGE_FAULT] = "kfault",
+	[HWB_API_SPARSE] = "ksparse",
+};
+
 /* The in-kernel walker over the same region, ns per page. */
 static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
 {
@@ -230,13 +273,16 @@ static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
 	char name[32];
 	int i, ret;
 
-	snprintf(name, sizeof(name), "%s_%s",
-		 api == HWB_API_NATIVE ? "kwalk" : "kfault", kind_name[kind]);
+	snprintf(name, sizeof(name), "%s_%s", api_name[api], kind_name[kind]);
 	if (kwalk_fd < 0) {
 		skip(name, mib, "no hmm_walk_bench module");
 		return;
 	}
 	ret = ioctl(kwalk_fd, HWB_RUN, &run);
+	if (ret && errno == EOPNOTSUPP) {
+		skip(name, mib, "walker mode not in this kernel");
+		return;
+	}
 	if (ret) {
 		fail(name, mib, "HWB_RUN", errno);
 		return;
@@ -263,8 +309,8 @@ static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
 	printf("]}\n");
 	emit(name, mib, "ns/page", v, iters,
 	     "\"api\": \"%s\", \"valid_pct\": %.1f, \"huge_pct\": %.1f, \"retries\": %llu",
-	     run.used == HWB_API_NATIVE ? "hmm_vma_get_pfns" :
-					  "hmm_range_fault",
+	     run.used == HWB_API_RANGE_FAULT ? "hmm_range_fault" :
+					       "hmm_vma_get_pfns",
 	     100.0 * run.valid / npages, 100.0 * run.huge / npages,
 	     (unsigned long long)run.retries);
 }
@@ -287,6 +333,8 @@ static void bench_snapshots(unsigned long mib)
 		bench_kwalk(p, size, kind, HWB_API_NATIVE);
 		if (kind == K_4K)
 			bench_kwalk(p, size, kind, HWB_API_RANGE_FAULT);
+		if (kind == K_THP)
+			bench_kwalk(p, size, kind, HWB_API_SPARSE);
 		munmap(p, size);
 	}
 }
@@ -576,6 +624,7 @@ int main(int argc, char **argv)
 	if (kwalk_fd < 0)
 		printf("# no hmm_walk_bench: %s\n", strerror(errno));
 
+	bench_snapshot_call();
 	for (k = 0; k < nsizes; k++) {
 		bench_snapshots(sizes[k]);
 		if (sizes[k] <= big_max && sizes[k] > maxbig)

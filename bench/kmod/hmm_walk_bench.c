@@ -8,6 +8,8 @@
  * hmm_range_fault() with default_flags 0 (the pristine base).  The same
  * userspace program prepares the mapping on both kernels, so the numbers
  * compare the walkers themselves, without the test_hmm device around them.
+ * On the series it also times hmm_vma_get_pfns() in HMM_RANGE_SPARSE_HUGE
+ * mode, one entry per huge mapping.
  *
  * Interface: the debugfs file hmm_walk_bench, ioctl HWB_RUN
  * (hmm_walk_bench_uapi.h).  Registration of the mirror or notifier and the
@@ -222,20 +224,38 @@ static int hwb_snap_mirror(struct hwb_ctx *ctx, u64 *t, u64 *retries)
 	return 0;
 }
 
+/* Entries one entry stands for: more than 1 only in a sparse snapshot. */
+static unsigned long hwb_span(struct hwb_ctx *ctx, unsigned long i, u64 pfn)
+{
+#ifdef HWB_HMM_SPARSE
+	return hmm_pfn_span(&ctx->range,
+			    ctx->range.start + (i << PAGE_SHIFT), pfn);
+#else
+	return 1;
+#endif
+}
+
 static void hwb_count_mirror(struct hwb_ctx *ctx, struct hwb_run *run,
 			     const u64 *pfns)
 {
-	unsigned long i;
+	unsigned long i, span;
 
-	for (i = 0; i < run->npages; i++) {
+	for (i = 0; i < run->npages; i += span) {
+		span = hwb_span(ctx, i, pfns[i]);
 		if (!(pfns[i] & HWB_PTE_VALID) ||
 		    hmm_pfn_is_value(&ctx->range, pfns[i]))
 			continue;
-		run->valid++;
+		run->valid += span;
 		if (hmm_pfn_to_map_order(&ctx->range, pfns[i]) ==
 		    PMD_SHIFT - PAGE_SHIFT)
-			run->huge++;
+			run->huge += span;
 	}
+}
+
+/* Does @run go through the hmm_mirror (hmm_vma_get_pfns())? */
+static bool hwb_uses_mirror(const struct hwb_run *run)
+{
+	return run->used == HWB_API_NATIVE || run->used == HWB_API_SPARSE;
 }
 #endif /* HWB_HMM_MIRROR */
 
@@ -265,7 +285,7 @@ static void hwb_count_fixed(struct hwb_run *run, const unsigned long *pfns)
 static void hwb_count(struct hwb_ctx *ctx, struct hwb_run *run, void *pfns)
 {
 #ifdef HWB_HMM_MIRROR
-	if (run->used == HWB_API_NATIVE) {
+	if (hwb_uses_mirror(run)) {
 		hwb_count_mirror(ctx, run, pfns);
 		return;
 	}
@@ -281,7 +301,7 @@ static int hwb_setup(struct hwb_ctx *ctx, struct hwb_run *run, void *pfns)
 	range->start = run->addr;
 	range->end = run->addr + size;
 #ifdef HWB_HMM_MIRROR
-	if (run->used == HWB_API_NATIVE) {
+	if (hwb_uses_mirror(run)) {
 		ctx->mirror.ops = &hwb_mirror_ops;
 		range->mirror = &ctx->mirror;
 		range->pfns = pfns;
@@ -289,6 +309,10 @@ static int hwb_setup(struct hwb_ctx *ctx, struct hwb_run *run, void *pfns)
 		range->values = hwb_values;
 		range->pfn_shift = HWB_PTE_PFN_SHIFT;
 		range->order_mask = HWB_PTE_ORDER;
+#ifdef HWB_HMM_SPARSE
+		if (run->used == HWB_API_SPARSE)
+			range->mode = HMM_RANGE_SPARSE_HUGE;
+#endif
 		return hmm_mirror_register(&ctx->mirror, ctx->mm);
 	}
 #endif
@@ -304,7 +328,7 @@ static int hwb_setup(struct hwb_ctx *ctx, struct hwb_run *run, void *pfns)
 static void hwb_teardown(struct hwb_ctx *ctx, struct hwb_run *run)
 {
 #ifdef HWB_HMM_MIRROR
-	if (run->used == HWB_API_NATIVE) {
+	if (hwb_uses_mirror(run)) {
 		hmm_mirror_unregister(&ctx->mirror);
 		return;
 	}
@@ -315,7 +339,7 @@ static void hwb_teardown(struct hwb_ctx *ctx, struct hwb_run *run)
 static int hwb_snap(struct hwb_ctx *ctx, struct hwb_run *run, u64 *t)
 {
 #ifdef HWB_HMM_MIRROR
-	if (run->used == HWB_API_NATIVE)
+	if (hwb_uses_mirror(run))
 		return hwb_snap_mirror(ctx, t, &run->retries);
 #endif
 	return hwb_snap_fault(ctx, t, &run->retries);
@@ -334,14 +358,20 @@ static int hwb_run(struct hwb_run *run)
 	    !run->iters || run->iters > HWB_MAX_ITERS ||
 	    !PAGE_ALIGNED(run->addr) ||
 	    run->addr + (run->npages << PAGE_SHIFT) < run->addr ||
-	    run->api > HWB_API_RANGE_FAULT)
+	    run->api > HWB_API_SPARSE)
 		return -EINVAL;
 
+	run->have = 0;
 	run->used = HWB_API_RANGE_FAULT;
 #ifdef HWB_HMM_MIRROR
-	run->have = HWB_HAVE_MIRROR;
+	run->have |= HWB_HAVE_MIRROR;
 	run->used = run->api;
 #endif
+#ifdef HWB_HMM_SPARSE
+	run->have |= HWB_HAVE_SPARSE;
+#endif
+	if (run->api == HWB_API_SPARSE && !(run->have & HWB_HAVE_SPARSE))
+		return -EOPNOTSUPP;
 	run->valid = 0;
 	run->huge = 0;
 	run->retries = 0;

@@ -12,10 +12,12 @@
 enum {
 	HWB_API_NATIVE = 0,	/* hmm_vma_get_pfns() if present, else fault */
 	HWB_API_RANGE_FAULT = 1,	/* hmm_range_fault(), default_flags 0 */
+	HWB_API_SPARSE = 2,	/* hmm_vma_get_pfns(), HMM_RANGE_SPARSE_HUGE */
 };
 
 /* What the module was built with (hwb_run.have). */
 #define HWB_HAVE_MIRROR		0x1
+#define HWB_HAVE_SPARSE		0x2
 
 /* Timings per iteration, in ns, in hwb_run.ns (HWB_T_* u64 each). */
 enum {
@@ -37,6 +39,7 @@ enum {
  * @ns: (in) user array of @iters * HWB_T_N u64, filled with timings.
  * @have: (out) HWB_HAVE_* of the module.
  * @used: (out) HWB_API_* value actually run (NATIVE only with the mirror).
+ *	HWB_API_SPARSE without HWB_HAVE_SPARSE fails with EOPNOTSUPP.
  * @valid: (out) valid entries in the last snapshot.
  * @huge: (out) valid entries of PMD order in the last snapshot.
  * @retries: (out) snapshots retried because they were invalidated.
