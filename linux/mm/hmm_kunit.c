@@ -1528,6 +1528,26 @@ static unsigned long hmm_e2e_thp_then_4k(struct hmm_e2e *e)
 }
 
 /*
+ * Start a case on hmm_e2e_thp_then_4k()'s mapping, its THP address in
+ * @huge; the case is skipped without THP.
+ */
+static struct hmm_e2e *hmm_e2e_start_thp(struct kunit *test,
+					 unsigned long *huge)
+{
+	struct hmm_e2e *e;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
+	e = hmm_e2e_start(test);
+	*huge = hmm_e2e_thp_then_4k(e);
+	if (!*huge) {
+		hmm_e2e_end(e);
+		kunit_skip(test, "no THP was allocated (fragmented memory?)");
+	}
+	return e;
+}
+
+/*
  * HMM_RANGE_SPARSE_HUGE over the tail of a THP and two 4K pages: one entry
  * for the THP part, the entries it stands for untouched, then one entry per
  * 4K page.  Without the mode the same range gets every entry.
@@ -1540,15 +1560,7 @@ static void hmm_test_e2e_sparse_thp(struct kunit *test)
 	struct hmm_range *range;
 	struct hmm_e2e *e;
 
-	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
-		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
-
-	e = hmm_e2e_start(test);
-	huge = hmm_e2e_thp_then_4k(e);
-	if (!huge) {
-		hmm_e2e_end(e);
-		kunit_skip(test, "no THP was allocated (fragmented memory?)");
-	}
+	e = hmm_e2e_start_thp(test, &huge);
 	pfn0 = hmm_e2e_pfn(e, 0);
 
 	addr = huge + first * PAGE_SIZE;
@@ -1596,15 +1608,7 @@ static void hmm_test_e2e_sparse_fault(struct kunit *test)
 	struct hmm_e2e *e;
 	u64 *input;
 
-	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
-		kunit_skip(test, "needs CONFIG_TRANSPARENT_HUGEPAGE");
-
-	e = hmm_e2e_start(test);
-	huge = hmm_e2e_thp_then_4k(e);
-	if (!huge) {
-		hmm_e2e_end(e);
-		kunit_skip(test, "no THP was allocated (fragmented memory?)");
-	}
+	e = hmm_e2e_start_thp(test, &huge);
 	input = kunit_kcalloc(test, nr, sizeof(*input), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, input);
 	for (i = 0; i < nr; i++)
