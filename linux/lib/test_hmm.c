@@ -831,12 +831,17 @@ static void dmirror_prot_set(u8 *p, u8 v, unsigned long n)
 	memset(p + (n & ~7UL), v, n & 7);
 }
 
-/* copy_to_user() of @n protection bytes, eight at a time where aligned. */
+/*
+ * copy_to_user() of @n protection bytes, eight at a time where aligned;
+ * a few bytes are not worth opening a user access window for.
+ */
 static int dmirror_prot_to_user(u8 __user *dst, const u8 *src,
 				unsigned long n)
 {
 	unsigned long head = min_t(unsigned long, n, -(uintptr_t)dst & 7);
 
+	if (n < 64)
+		return copy_to_user(dst, src, n) ? -EFAULT : 0;
 	if (copy_to_user(dst, src, head))
 		return -EFAULT;
 	dst += head;
