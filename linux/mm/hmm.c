@@ -158,6 +158,7 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * @fixed: hmm_range_fault(): unsigned long entries and its exact rules
  * @retries: walks started again after an invalidation or a migration wait
  * @faults: runs faulted with handle_mm_fault()
+ * @kind: HMM_TRACE_* kind of the walk, for statistics and trace events
  *
  * The encoding is copied out of the range once so the walk does not chase
  * the driver's tables for every entry.
@@ -167,7 +168,6 @@ struct hmm_vma_walk {
 	unsigned long		last;
 	unsigned long		fault_start;
 	unsigned long		fault_end;
-	unsigned int		fault_need;
 	u64			f_valid;
 	u64			f_write;
 	u64			f_devpriv;
@@ -176,6 +176,7 @@ struct hmm_vma_walk {
 	u64			v_special;
 	u64			req_mask;
 	u64			req_default;
+	unsigned int		fault_need;
 	unsigned int		pfn_shift;
 	bool			may_fault;
 	bool			sparse;
@@ -183,6 +184,7 @@ struct hmm_vma_walk {
 	bool			fixed;
 	unsigned int		retries;
 	unsigned int		faults;
+	unsigned int		kind;
 };
 
 /* ------------------------------------------------------------------------
@@ -1431,32 +1433,39 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 	}
 }
 
-/* hmm_walk_range() with its statistics and trace events. */
-static int hmm_walk_counted(struct hmm_vma_walk *hw, struct mm_struct *mm,
-			    bool own_seq, bool block, unsigned int kind)
+/* Which entries may ask for a fault, from the range's request fields. */
+static void hmm_walk_requests(struct hmm_vma_walk *hw, bool may_fault)
 {
-	const struct hmm_range *range = hw->range;
-	int ret;
-
-	trace_hmm_walk_start(mm, range->start, range->end, kind);
-	ret = hmm_walk_range(hw, mm, own_seq, block);
-	hmm_stat_inc(HMM_STAT_SNAPSHOTS + kind);
-	hmm_stat_add(HMM_STAT_RETRIES, hw->retries);
-	hmm_stat_add(HMM_STAT_FAULT_RUNS, hw->faults);
-	if (ret == -EBUSY)
-		hmm_stat_inc(HMM_STAT_EBUSY);
-	else if (ret == -EAGAIN)
-		hmm_stat_inc(HMM_STAT_EAGAIN);
-	trace_hmm_walk_end(mm, range->start, range->end, kind, ret,
-			   hw->retries, hw->faults);
-	return ret;
+	if (!may_fault)
+		return;
+	/* Zero mask and defaults: each entry is its own request (seed API). */
+	if (!hw->fixed && !hw->req_mask && !hw->req_default) {
+		hw->per_entry = true;
+		hw->may_fault = true;
+		return;
+	}
+	hw->may_fault = (hw->req_mask | hw->req_default) & hw->f_valid;
 }
 
-static void hmm_walk_init(struct hmm_vma_walk *hw, struct hmm_range *range,
-			  bool may_fault, bool fixed)
+/*
+ * Walk @range: hmm_walk_range() on a fresh walk state, with statistics and
+ * trace events.  A fixed-format walk (hmm_range_fault()) leaves validity to
+ * its caller; the others own their notifier sequence.
+ *
+ * Every field of the state is named in its initializer, zeros included, and
+ * the structure has no hole: the compiler then stores the fields one by one.
+ * With a partial initializer, or none (INIT_STACK_ALL_ZERO), gcc -Os clears
+ * the whole structure first with a string store, on every walk.
+ */
+static int hmm_walk_counted(struct hmm_range *range, struct mm_struct *mm,
+			    bool may_fault, bool fixed, bool block,
+			    unsigned int kind)
 {
-	*hw = (struct hmm_vma_walk) {
+	struct hmm_vma_walk hw = {
 		.range		= range,
+		.last		= range->start,
+		.fault_start	= 0,
+		.fault_end	= 0,
 		.f_valid	= range->flags[HMM_PFN_VALID],
 		.f_write	= range->flags[HMM_PFN_WRITE],
 		.f_devpriv	= range->flags[HMM_PFN_DEVICE_PRIVATE],
@@ -1465,20 +1474,31 @@ static void hmm_walk_init(struct hmm_vma_walk *hw, struct hmm_range *range,
 		.v_special	= range->values[HMM_PFN_SPECIAL],
 		.req_mask	= range->pfn_flags_mask,
 		.req_default	= range->default_flags,
+		.fault_need	= 0,
 		.pfn_shift	= range->pfn_shift,
+		.may_fault	= false,
 		.sparse		= range->mode & HMM_RANGE_SPARSE_HUGE,
+		.per_entry	= false,
 		.fixed		= fixed,
+		.retries	= 0,
+		.faults		= 0,
+		.kind		= kind,
 	};
+	int ret;
 
-	if (!may_fault)
-		return;
-	/* Zero mask and defaults: each entry is its own request (seed API). */
-	if (!fixed && !hw->req_mask && !hw->req_default) {
-		hw->per_entry = true;
-		hw->may_fault = true;
-		return;
-	}
-	hw->may_fault = (hw->req_mask | hw->req_default) & hw->f_valid;
+	hmm_walk_requests(&hw, may_fault);
+	trace_hmm_walk_start(mm, range->start, range->end, kind);
+	ret = hmm_walk_range(&hw, mm, !fixed, block);
+	hmm_stat_inc(HMM_STAT_SNAPSHOTS + kind);
+	hmm_stat_add(HMM_STAT_RETRIES, hw.retries);
+	hmm_stat_add(HMM_STAT_FAULT_RUNS, hw.faults);
+	if (ret == -EBUSY)
+		hmm_stat_inc(HMM_STAT_EBUSY);
+	else if (ret == -EAGAIN)
+		hmm_stat_inc(HMM_STAT_EAGAIN);
+	trace_hmm_walk_end(mm, range->start, range->end, kind, ret,
+			   hw.retries, hw.faults);
+	return ret;
 }
 
 /* Sanity of a range handed to hmm_vma_get_pfns() or hmm_vma_fault(). */
@@ -1529,7 +1549,6 @@ static void hmm_range_finish(struct hmm_range *range)
 static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
 			   bool block)
 {
-	struct hmm_vma_walk hw;
 	struct mm_struct *mm;
 	int ret;
 
@@ -1540,11 +1559,10 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
 	mm = range->mirror->mm;
 	mmap_assert_locked(mm);
 
-	hmm_walk_init(&hw, range, may_fault, false);
 	range->notifier = &range->mirror->hmm->notifier;
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 
-	ret = hmm_walk_counted(&hw, mm, true, block,
+	ret = hmm_walk_counted(range, mm, may_fault, false, block,
 			       !may_fault ? HMM_TRACE_SNAPSHOT :
 			       block ? HMM_TRACE_FAULT : HMM_TRACE_FAULT_UNLOCKABLE);
 	if (ret)
@@ -1678,7 +1696,6 @@ EXPORT_SYMBOL_GPL(hmm_vma_range_done);
 int hmm_range_fault(struct hmm_range *range)
 {
 	struct mm_struct *mm = range->notifier->mm;
-	struct hmm_vma_walk hw;
 
 	mmap_assert_locked(mm);
 
@@ -1692,7 +1709,7 @@ int hmm_range_fault(struct hmm_range *range)
 	range->order_mask = (u64)HMM_PFN_FIXED_ORDER_MASK <<
 			    HMM_PFN_FIXED_ORDER_SHIFT;
 
-	hmm_walk_init(&hw, range, true, true);
-	return hmm_walk_counted(&hw, mm, false, true, HMM_TRACE_RANGE_FAULT);
+	return hmm_walk_counted(range, mm, true, true, true,
+				HMM_TRACE_RANGE_FAULT);
 }
 EXPORT_SYMBOL(hmm_range_fault);
