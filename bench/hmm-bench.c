@@ -42,6 +42,14 @@
 #define INVAL_US	1000
 #define INVAL_MIB	4
 #define INVAL_MAX_FDS	4
+/*
+ * Pages one timed sample of a snapshot or walker metric covers at least:
+ * smaller ranges are walked several times per sample so that the cost of
+ * reading the clock (a system call and an HPET read under TCG) does not
+ * land on their per-page figure.
+ */
+#define REP_PAGES	16384UL
+#define FLOOR_CALLS	256
 
 static const char *dev_path = "/dev/hmm_dmirror0";
 static unsigned long sizes[MAX_SIZES] = { 4, 64 };
@@ -174,17 +182,26 @@ static int dmirror(int fd, unsigned long req, void *addr, void *ptr,
 	return 0;
 }
 
+/* Calls of a snapshot of @npages pages per timed sample. */
+static unsigned int reps_for(unsigned long npages)
+{
+	unsigned long reps = (REP_PAGES + npages - 1) / npages;
+
+	return reps > HWB_MAX_REPS ? HWB_MAX_REPS : reps;
+}
+
 /* ------------------------------------------------------------------ */
 
 /* HMM_DMIRROR_SNAPSHOT of a region, ns per page. */
 static void bench_snapshot(char *p, size_t size, enum kind kind)
 {
 	unsigned long npages = size / PAGE, mib = size / MIB, i, huge = 0;
+	unsigned int r, reps = reps_for(npages);
 	unsigned char *prot = malloc(npages);
 	char name[32];
 	double v[MAX_ITERS];
 	uint64_t t0, cpages;
-	int it, err;
+	int it, err = 0;
 
 	snprintf(name, sizeof(name), "snap_%s", kind_name[kind]);
 	if (!prot) {
@@ -192,61 +209,27 @@ static void bench_snapshot(char *p, size_t size, enum kind kind)
 		return;
 	}
 	memset(prot, 0, npages);
-	for (it = -1; it < iters; it++) {
+	for (it = -1; it < iters && !err; it++) {
 		t0 = now_ns();
-		err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, p, prot, npages,
-			      &cpages);
-		if (!err && cpages != npages)
-			err = EIO;
-		if (err) {
-			fail(name, mib, "HMM_DMIRROR_SNAPSHOT", err);
-			free(prot);
-			return;
+		for (r = 0; r < reps && !err; r++) {
+			err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, p, prot,
+				      npages, &cpages);
+			if (!err && cpages != npages)
+				err = EIO;
 		}
 		if (it >= 0)
-			v[it] = (double)(now_ns() - t0) / npages;
+			v[it] = (double)(now_ns() - t0) / ((double)npages * reps);
+	}
+	if (err) {
+		fail(name, mib, "HMM_DMIRROR_SNAPSHOT", err);
+		free(prot);
+		return;
 	}
 	for (i = 0; i < npages; i++)
 		huge += !!(prot[i] & HMM_DMIRROR_PROT_PMD);
-	emit(name, mib, "ns/page", v, iters, "\"huge_pct\": %.1f",
-	     100.0 * huge / npages);
+	emit(name, mib, "ns/page", v, iters,
+	     "\"huge_pct\": %.1f, \"reps\": %u", 100.0 * huge / npages, reps);
 	free(prot);
-}
-
-/*
- * HMM_DMIRROR_SNAPSHOT of a single populated page, ns per call: the fixed
- * cost of a snapshot command (system call, set-up, locks, validation) that
- * the per-page figures of small sizes include.
- */
-static void bench_snapshot_call(void)
-{
-	const int calls = 256;
-	unsigned char prot;
-	double v[MAX_ITERS];
-	uint64_t t0;
-	int it, c, err = 0;
-	char *p;
-
-	p = map_region(PAGE, K_4K);
-	if (!p) {
-		fail("snap_call", 0, "mmap", errno);
-		return;
-	}
-	populate(p, PAGE);
-	for (it = -1; it < iters && !err; it++) {
-		t0 = now_ns();
-		for (c = 0; c < calls && !err; c++)
-			err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, p, &prot,
-				      1, NULL);
-		if (it >= 0)
-			v[it] = (double)(now_ns() - t0) / calls;
-	}
-	munmap(p, PAGE);
-	if (err) {
-		fail("snap_call", 0, "HMM_DMIRROR_SNAPSHOT", err);
-		return;
-	}
-	emit("snap_call", 0, "ns", v, iters, NULL);
 }
 
 /* Metric name prefix of each HWB_API_* walker. */
@@ -259,21 +242,30 @@ static const char *const api_name[] = {
 /* The in-kernel walker over the same region, ns per page. */
 static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
 {
+	static const char *const part[] = { "walk", "begin", "done", "clock" };
+	static const int slot[] = { HWB_T_WALK, HWB_T_BEGIN, HWB_T_DONE,
+				    HWB_T_CLOCK };
 	unsigned long npages = size / PAGE, mib = size / MIB;
 	uint64_t ns[MAX_ITERS * HWB_T_N];
-	double v[MAX_ITERS], walk[MAX_ITERS], begin[MAX_ITERS];
-	double done[MAX_ITERS];
+	double v[MAX_ITERS], per;
 	struct hwb_run run = {
 		.addr = (uintptr_t)p,
 		.npages = npages,
 		.iters = iters,
 		.api = api,
 		.ns = (uintptr_t)ns,
+		.reps = reps_for(npages),
 	};
 	char name[32];
+	unsigned int k;
 	int i, ret;
 
-	snprintf(name, sizeof(name), "%s_%s", api_name[api], kind_name[kind]);
+	/* Below 1 MiB: the fixed cost of one walk, ns per call. */
+	if (!mib)
+		snprintf(name, sizeof(name), "%s_call", api_name[api]);
+	else
+		snprintf(name, sizeof(name), "%s_%s", api_name[api],
+			 kind_name[kind]);
 	if (kwalk_fd < 0) {
 		skip(name, mib, "no hmm_walk_bench module");
 		return;
@@ -287,32 +279,94 @@ static void bench_kwalk(char *p, size_t size, enum kind kind, unsigned int api)
 		fail(name, mib, "HWB_RUN", errno);
 		return;
 	}
-	for (i = 0; i < iters; i++) {
-		v[i] = (double)ns[i * HWB_T_N + HWB_T_TOTAL] / npages;
-		walk[i] = (double)ns[i * HWB_T_N + HWB_T_WALK] / npages;
-		begin[i] = (double)ns[i * HWB_T_N + HWB_T_BEGIN];
-		done[i] = (double)ns[i * HWB_T_N + HWB_T_DONE];
+	/*
+	 * The breakdown goes on comment lines as samples of their own: the
+	 * walk in ns/page, the others in ns per snapshot or clock read.
+	 */
+	for (k = 0; k < sizeof(part) / sizeof(part[0]); k++) {
+		per = slot[k] == HWB_T_WALK ? (double)npages * run.reps : 1;
+		printf("# HMMB {\"m\": \"%s.%s\", \"mib\": %lu, \"unit\": \"%s\", \"info\": 1, \"v\": [",
+		       name, part[k], mib,
+		       slot[k] == HWB_T_WALK ? "ns/page" : "ns");
+		for (i = 0; i < iters; i++)
+			printf("%s%.3f", i ? ", " : "",
+			       (double)ns[i * HWB_T_N + slot[k]] / per);
+		printf("]}\n");
 	}
-	/* The breakdown goes on the comment line as its own samples. */
-	printf("# HMMB {\"m\": \"%s.walk\", \"mib\": %lu, \"unit\": \"ns/page\", \"info\": 1, \"v\": [",
-	       name, mib);
 	for (i = 0; i < iters; i++)
-		printf("%s%.3f", i ? ", " : "", walk[i]);
-	printf("]}\n# HMMB {\"m\": \"%s.begin\", \"mib\": %lu, \"unit\": \"ns\", \"info\": 1, \"v\": [",
-	       name, mib);
-	for (i = 0; i < iters; i++)
-		printf("%s%.0f", i ? ", " : "", begin[i]);
-	printf("]}\n# HMMB {\"m\": \"%s.done\", \"mib\": %lu, \"unit\": \"ns\", \"info\": 1, \"v\": [",
-	       name, mib);
-	for (i = 0; i < iters; i++)
-		printf("%s%.0f", i ? ", " : "", done[i]);
-	printf("]}\n");
+		v[i] = (double)ns[i * HWB_T_N + HWB_T_TOTAL] /
+		       ((double)npages * run.reps);
 	emit(name, mib, "ns/page", v, iters,
-	     "\"api\": \"%s\", \"valid_pct\": %.1f, \"huge_pct\": %.1f, \"retries\": %llu",
+	     "\"api\": \"%s\", \"valid_pct\": %.1f, \"huge_pct\": %.1f, \"retries\": %llu, \"reps\": %u",
 	     run.used == HWB_API_RANGE_FAULT ? "hmm_range_fault" :
 					       "hmm_vma_get_pfns",
 	     100.0 * run.valid / npages, 100.0 * run.huge / npages,
-	     (unsigned long long)run.retries);
+	     (unsigned long long)run.retries, run.reps);
+}
+
+/*
+ * Fixed costs, ns per call, each the mean of FLOOR_CALLS calls:
+ *   clock      reading the clock the samples are timed with;
+ *   snap_null  HMM_DMIRROR_SNAPSHOT of 0 pages, refused with EINVAL by both
+ *              test_hmm modules once the command is copied in: the system
+ *              call, the file and the command, no HMM;
+ *   snap_call  HMM_DMIRROR_SNAPSHOT of one populated page: the fixed cost
+ *              of a snapshot (the above, set-up, locks, validation) that the
+ *              per-page figures of small sizes include;
+ *   kwalk_call, kfault_call  the same for the walker alone (bench/kmod).
+ */
+enum floor { F_CLOCK, F_NULL, F_CALL };
+
+static int floor_call(enum floor f, char *page)
+{
+	unsigned char prot;
+	int err;
+
+	switch (f) {
+	case F_CLOCK:
+		return now_ns() ? 0 : EIO;
+	case F_NULL:
+		err = dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, page, &prot, 0,
+			      NULL);
+		return err == EINVAL ? 0 : err ? err : EIO;
+	default:
+		return dmirror(dev_fd, HMM_DMIRROR_SNAPSHOT, page, &prot, 1,
+			       NULL);
+	}
+}
+
+static void bench_floors(void)
+{
+	static const char *const names[] = { "clock", "snap_null", "snap_call" };
+	double v[MAX_ITERS];
+	enum floor f;
+	uint64_t t0;
+	int it, c, err;
+	char *p;
+
+	p = map_region(PAGE, K_4K);
+	if (!p) {
+		fail("snap_call", 0, "mmap", errno);
+		return;
+	}
+	populate(p, PAGE);
+	for (f = F_CLOCK; f <= F_CALL; f++) {
+		err = 0;
+		for (it = -1; it < iters && !err; it++) {
+			t0 = now_ns();
+			for (c = 0; c < FLOOR_CALLS && !err; c++)
+				err = floor_call(f, p);
+			if (it >= 0)
+				v[it] = (double)(now_ns() - t0) / FLOOR_CALLS;
+		}
+		if (err)
+			fail(names[f], 0, "HMM_DMIRROR_SNAPSHOT", err);
+		else
+			emit(names[f], 0, "ns", v, iters, NULL);
+	}
+	bench_kwalk(p, PAGE, K_4K, HWB_API_NATIVE);
+	bench_kwalk(p, PAGE, K_4K, HWB_API_RANGE_FAULT);
+	munmap(p, PAGE);
 }
 
 static void bench_snapshots(unsigned long mib)
@@ -624,7 +678,7 @@ int main(int argc, char **argv)
 	if (kwalk_fd < 0)
 		printf("# no hmm_walk_bench: %s\n", strerror(errno));
 
-	bench_snapshot_call();
+	bench_floors();
 	for (k = 0; k < nsizes; k++) {
 		bench_snapshots(sizes[k]);
 		if (sizes[k] <= big_max && sizes[k] > maxbig)

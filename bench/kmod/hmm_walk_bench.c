@@ -87,22 +87,42 @@ static const struct mmu_interval_notifier_ops hwb_notifier_ops = {
 	.invalidate = hwb_invalidate,
 };
 
-/* One snapshot with hmm_range_fault(); fills t[HWB_T_*]. */
-static int hwb_snap_fault(struct hwb_ctx *ctx, u64 *t, u64 *retries)
+/* ktime_get_ns() if the snapshot is timed (@t), else nothing. */
+static u64 hwb_stamp(const u64 *t)
+{
+	return t ? ktime_get_ns() : 0;
+}
+
+static void hwb_put(u64 *t, u64 t0, u64 t1, u64 t2, u64 t3)
+{
+	if (!t)
+		return;
+	t[HWB_T_BEGIN] = t1 - t0;
+	t[HWB_T_WALK] = t2 - t1;
+	t[HWB_T_DONE] = t3 - t2;
+}
+
+/*
+ * One snapshot with hmm_range_fault(), the walk done @walks times in a row;
+ * with @t, fills t[HWB_T_BEGIN, WALK, DONE].
+ */
+static int hwb_snap_fault(struct hwb_ctx *ctx, unsigned int walks, u64 *t,
+			  u64 *retries)
 {
 	struct hmm_range *range = &ctx->range;
-	unsigned int tries = 0;
-	u64 t0, t1, t2, t3;
+	unsigned int tries = 0, w;
+	u64 t0, t1, t2;
 	bool valid;
 	int ret;
 
 	for (;;) {
-		t0 = ktime_get_ns();
+		t0 = hwb_stamp(t);
 		range->notifier_seq = mmu_interval_read_begin(&ctx->notifier);
 		mmap_read_lock(ctx->mm);
-		t1 = ktime_get_ns();
-		ret = hmm_range_fault(range);
-		t2 = ktime_get_ns();
+		t1 = hwb_stamp(t);
+		for (ret = 0, w = 0; !ret && w < walks; w++)
+			ret = hmm_range_fault(range);
+		t2 = hwb_stamp(t);
 		mmap_read_unlock(ctx->mm);
 		if (!ret) {
 			mutex_lock(&ctx->lock);
@@ -118,11 +138,7 @@ static int hwb_snap_fault(struct hwb_ctx *ctx, u64 *t, u64 *retries)
 		if (++tries > HWB_MAX_RETRIES)
 			return -EBUSY;
 	}
-	t3 = ktime_get_ns();
-	t[HWB_T_TOTAL] = t3 - t0;
-	t[HWB_T_BEGIN] = t1 - t0;
-	t[HWB_T_WALK] = t2 - t1;
-	t[HWB_T_DONE] = t3 - t2;
+	hwb_put(t, t0, t1, t2, hwb_stamp(t));
 	return 0;
 }
 
@@ -187,21 +203,24 @@ static const struct hmm_mirror_ops hwb_mirror_ops = {
 				      hwb_sync_mutable),
 };
 
-/* One snapshot with hmm_vma_get_pfns(); fills t[HWB_T_*]. */
-static int hwb_snap_mirror(struct hwb_ctx *ctx, u64 *t, u64 *retries)
+/* As hwb_snap_fault(), with hmm_vma_get_pfns() and the mirror. */
+static int hwb_snap_mirror(struct hwb_ctx *ctx, unsigned int walks, u64 *t,
+			   u64 *retries)
 {
 	struct hmm_range *range = &ctx->range;
-	unsigned int tries = 0;
-	u64 t0, t1, t2, t3;
+	unsigned int tries = 0, w;
+	u64 t0, t1, t2;
 	bool valid;
 	int ret;
 
 	for (;;) {
-		t0 = ktime_get_ns();
+		t0 = hwb_stamp(t);
 		mmap_read_lock(ctx->mm);
-		t1 = ktime_get_ns();
-		ret = hmm_vma_get_pfns(range);
-		t2 = ktime_get_ns();
+		t1 = hwb_stamp(t);
+		/* Each call begins the snapshot anew: the last one counts. */
+		for (ret = 0, w = 0; !ret && w < walks; w++)
+			ret = hmm_vma_get_pfns(range);
+		t2 = hwb_stamp(t);
 		mmap_read_unlock(ctx->mm);
 		if (!ret) {
 			mutex_lock(&ctx->lock);
@@ -216,11 +235,7 @@ static int hwb_snap_mirror(struct hwb_ctx *ctx, u64 *t, u64 *retries)
 		if (++tries > HWB_MAX_RETRIES)
 			return -EBUSY;
 	}
-	t3 = ktime_get_ns();
-	t[HWB_T_TOTAL] = t3 - t0;
-	t[HWB_T_BEGIN] = t1 - t0;
-	t[HWB_T_WALK] = t2 - t1;
-	t[HWB_T_DONE] = t3 - t2;
+	hwb_put(t, t0, t1, t2, hwb_stamp(t));
 	return 0;
 }
 
@@ -336,13 +351,39 @@ static void hwb_teardown(struct hwb_ctx *ctx, struct hwb_run *run)
 	mmu_interval_notifier_remove(&ctx->notifier);
 }
 
-static int hwb_snap(struct hwb_ctx *ctx, struct hwb_run *run, u64 *t)
+static int hwb_snap(struct hwb_ctx *ctx, struct hwb_run *run,
+		    unsigned int walks, u64 *t)
 {
 #ifdef HWB_HMM_MIRROR
 	if (hwb_uses_mirror(run))
-		return hwb_snap_mirror(ctx, t, &run->retries);
+		return hwb_snap_mirror(ctx, walks, t, &run->retries);
 #endif
-	return hwb_snap_fault(ctx, t, &run->retries);
+	return hwb_snap_fault(ctx, walks, t, &run->retries);
+}
+
+/*
+ * One timed iteration: @run->reps untimed snapshots between two clock
+ * reads, then one snapshot timed step by step whose walk is repeated
+ * @run->reps times, then the cost of a clock read.
+ */
+static int hwb_iter(struct hwb_ctx *ctx, struct hwb_run *run, u64 *t)
+{
+	unsigned int r;
+	u64 t0, t1;
+	int ret = 0;
+
+	t0 = ktime_get_ns();
+	for (r = 0; !ret && r < run->reps; r++)
+		ret = hwb_snap(ctx, run, 1, NULL);
+	t1 = ktime_get_ns();
+	if (ret)
+		return ret;
+	t[HWB_T_TOTAL] = t1 - t0;
+	ret = hwb_snap(ctx, run, run->reps, t);
+	t0 = ktime_get_ns();
+	t1 = ktime_get_ns();
+	t[HWB_T_CLOCK] = t1 - t0;
+	return ret;
 }
 
 static int hwb_run(struct hwb_run *run)
@@ -356,6 +397,7 @@ static int hwb_run(struct hwb_run *run)
 
 	if (!run->npages || run->npages > HWB_MAX_PAGES ||
 	    !run->iters || run->iters > HWB_MAX_ITERS ||
+	    !run->reps || run->reps > HWB_MAX_REPS || run->pad ||
 	    !PAGE_ALIGNED(run->addr) ||
 	    run->addr + (run->npages << PAGE_SHIFT) < run->addr ||
 	    run->api > HWB_API_SPARSE)
@@ -394,10 +436,10 @@ static int hwb_run(struct hwb_run *run)
 		goto out_mmput;
 
 	/* Warm-up: caches, TLB and the notifier's first read_begin(). */
-	ret = hwb_snap(ctx, run, t);
+	ret = hwb_iter(ctx, run, t);
 	for (i = 0; !ret && i < run->iters; i++) {
 		cond_resched();
-		ret = hwb_snap(ctx, run, t);
+		ret = hwb_iter(ctx, run, t);
 		if (!ret && copy_to_user(uns + i * HWB_T_N, t, sizeof(t)))
 			ret = -EFAULT;
 	}
