@@ -182,7 +182,7 @@ static int dmirror(int fd, unsigned long req, void *addr, void *ptr,
 	return 0;
 }
 
-/* Calls of a snapshot of @npages pages per timed sample. */
+/* Calls per timed sample, capped at what the walker module accepts. */
 static unsigned int reps_for(unsigned long npages)
 {
 	unsigned long reps = (REP_PAGES + npages - 1) / npages;

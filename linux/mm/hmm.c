@@ -158,7 +158,6 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * @fixed: hmm_range_fault(): unsigned long entries and its exact rules
  * @retries: walks started again after an invalidation or a migration wait
  * @faults: runs faulted with handle_mm_fault()
- * @kind: HMM_TRACE_* kind of the walk, for statistics and trace events
  *
  * The encoding is copied out of the range once so the walk does not chase
  * the driver's tables for every entry.
@@ -184,7 +183,6 @@ struct hmm_vma_walk {
 	bool			fixed;
 	unsigned int		retries;
 	unsigned int		faults;
-	unsigned int		kind;
 };
 
 /* ------------------------------------------------------------------------
@@ -1452,10 +1450,10 @@ static void hmm_walk_requests(struct hmm_vma_walk *hw, bool may_fault)
  * trace events.  A fixed-format walk (hmm_range_fault()) leaves validity to
  * its caller; the others own their notifier sequence.
  *
- * Every field of the state is named in its initializer, zeros included, and
- * the structure has no hole: the compiler then stores the fields one by one.
- * With a partial initializer, or none (INIT_STACK_ALL_ZERO), gcc -Os clears
- * the whole structure first with a string store, on every walk.
+ * Every field of the state is named in its initializer, zeros included: the
+ * compiler then stores the fields one by one.  With a partial initializer,
+ * or none (INIT_STACK_ALL_ZERO), gcc -Os clears the whole structure first
+ * with a string store, on every walk.
  */
 static int hmm_walk_counted(struct hmm_range *range, struct mm_struct *mm,
 			    bool may_fault, bool fixed, bool block,
@@ -1482,7 +1480,6 @@ static int hmm_walk_counted(struct hmm_range *range, struct mm_struct *mm,
 		.fixed		= fixed,
 		.retries	= 0,
 		.faults		= 0,
-		.kind		= kind,
 	};
 	int ret;
 
