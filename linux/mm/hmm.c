@@ -96,7 +96,7 @@
  * ------
  * The page table walk never faults.  When an entry needs a fault the walk
  * records the run of addresses and returns HMM_WALK_FAULT; the fault is
- * taken with handle_mm_fault() outside walk_page_range(), with the VMA
+ * taken with handle_mm_fault() outside the page table walk, with the VMA
  * looked up again, and the walk resumes from the first entry it has not
  * written.  Entries before that point hold output, entries at or after it
  * still hold the caller's input.  With block == true the mmap_lock is never
@@ -1309,33 +1309,63 @@ static int hmm_vma_walk_hugetlb(pte_t *ptep, unsigned long hmask,
  * cannot be mirrored.  Write-only mappings count as unreadable: a device
  * cannot be given write access without read access.
  */
-static int hmm_vma_walk_test(unsigned long start, unsigned long end,
-			     struct mm_walk *walk)
+static bool hmm_vma_mirrorable(const struct vm_area_struct *vma)
 {
-	struct vm_area_struct *vma = walk->vma;
-	int ret;
-
-	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP)) &&
-	    (vma->vm_flags & VM_READ))
-		return 0;
-
-	ret = hmm_chunk_error(walk, start, end);
-	if (ret)
-		return ret;
-	/* Skip this VMA, continue with the next one. */
-	return 1;
+	return !(vma->vm_flags & (VM_IO | VM_PFNMAP)) &&
+	       (vma->vm_flags & VM_READ);
 }
 
+/* Inside one mirrorable VMA; hmm_walk_vmas() handles the rest. */
 static const struct mm_walk_ops hmm_walk_ops = {
 	.pud_entry	= hmm_vma_walk_pud,
 	.pmd_entry	= hmm_vma_walk_pmd,
 	.pte_hole	= hmm_vma_walk_hole,
 	.hugetlb_entry	= hmm_vma_walk_hugetlb,
-	.test_walk	= hmm_vma_walk_test,
 };
 
 /*
- * Fault the run recorded by the walk, outside walk_page_range(), with the
+ * Walk [start, end) one VMA at a time.  walk_page_range() looks up the VMA
+ * following each one it walks, even when the range ends inside it: for a
+ * walk of a few pages that second lookup costs as much as the rest of the
+ * walk.  Here the next VMA is looked up only when the range goes on.
+ */
+static int hmm_walk_vmas(struct hmm_vma_walk *hw, struct mm_struct *mm,
+			 unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+	struct mm_walk walk = {
+		.ops		= &hmm_walk_ops,
+		.mm		= mm,
+		.private	= hw,
+	};
+	unsigned long next;
+	int ret;
+
+	for (; start < end; start = next) {
+		if (!vma || start < vma->vm_start) {
+			/* No VMA up to the next one, or to the end. */
+			next = vma ? min(end, vma->vm_start) : end;
+			walk.vma = NULL;
+			ret = hmm_vma_walk_hole(start, next, -1, &walk);
+		} else {
+			next = min(end, vma->vm_end);
+			walk.vma = vma;
+			if (hmm_vma_mirrorable(vma))
+				ret = walk_page_range_vma(vma, start, next,
+							  &hmm_walk_ops, hw);
+			else
+				ret = hmm_chunk_error(&walk, start, next);
+			if (next < end)
+				vma = find_vma(mm, next);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Fault the run recorded by the walk, outside the page table walk, with the
  * mmap_lock still held for read.
  */
 static int hmm_fault_run(struct hmm_vma_walk *hw, struct mm_struct *mm,
@@ -1404,8 +1434,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			continue;
 		}
 
-		ret = walk_page_range(mm, hw->last, range->end, &hmm_walk_ops,
-				      hw);
+		ret = hmm_walk_vmas(hw, mm, hw->last, range->end);
 		if (ret <= 0)
 			return ret;
 

@@ -1171,6 +1171,55 @@ static void hmm_test_e2e_adjacent_vmas(struct kunit *test)
 }
 
 /* No VMA at all: ERROR, -EFAULT when a fault is requested. */
+/*
+ * A walk over several VMAs: a hole first, a mirrored VMA, an unmirrorable
+ * one, a mirrored VMA that must be faulted, and a hole at the end.  The
+ * fault makes the walk start again in the middle of the range.
+ */
+static void hmm_test_e2e_vma_walk(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 7, PROT_READ | PROT_WRITE);
+	unsigned long ret;
+
+	hmm_e2e_fill(e, addr + PAGE_SIZE, 2);
+	KUNIT_ASSERT_EQ(test, vm_munmap(addr, PAGE_SIZE), 0);
+	ret = vm_mmap(NULL, addr + 3 * PAGE_SIZE, PAGE_SIZE, PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ret, addr + 3 * PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, vm_munmap(addr + 5 * PAGE_SIZE, 2 * PAGE_SIZE),
+			0);
+
+	hmm_e2e_range(e, &e->tm, addr, 7);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_ERROR);
+	hmm_e2e_expect_rw(e, 1);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_EQ(test, e->pfns[3], HMM_E2E_ERROR);
+	KUNIT_EXPECT_EQ(test, e->pfns[4], HMM_E2E_NONE);
+	hmm_e2e_expect_value(e, 5, 6, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, addr, 7);
+	memset(e->pfns, 0, 7 * sizeof(*e->pfns));
+	e->pfns[4] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	KUNIT_EXPECT_EQ(test, e->pfns[0], HMM_E2E_ERROR);
+	hmm_e2e_expect_rw(e, 1);
+	hmm_e2e_expect_rw(e, 2);
+	KUNIT_EXPECT_EQ(test, e->pfns[3], HMM_E2E_ERROR);
+	hmm_e2e_expect_rw(e, 4);
+	hmm_e2e_expect_value(e, 5, 6, HMM_E2E_ERROR);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* A request in the trailing hole fails the whole fault. */
+	hmm_e2e_range(e, &e->tm, addr, 7);
+	memset(e->pfns, 0, 7 * sizeof(*e->pfns));
+	e->pfns[6] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+	hmm_e2e_end(e);
+}
+
 static void hmm_test_e2e_no_vma(struct kunit *test)
 {
 	struct hmm_e2e *e = hmm_e2e_start(test);
@@ -2189,6 +2238,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_hole),
 	KUNIT_CASE(hmm_test_e2e_adjacent_vmas),
 	KUNIT_CASE(hmm_test_e2e_no_vma),
+	KUNIT_CASE(hmm_test_e2e_vma_walk),
 	KUNIT_CASE(hmm_test_e2e_fault_read),
 	KUNIT_CASE(hmm_test_e2e_fault_write),
 	KUNIT_CASE(hmm_test_e2e_fault_cow),
