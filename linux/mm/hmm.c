@@ -1169,17 +1169,14 @@ static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
 	return ret;
 }
 
-static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
-			    unsigned long end, struct mm_walk *walk)
+/* [start, end) within the PMD at @pmdp, whatever that PMD holds. */
+static int hmm_walk_pmd(pmd_t *pmdp, unsigned long start, unsigned long end,
+			struct mm_walk *walk)
 {
 	struct hmm_vma_walk *hw = walk->private;
 	spinlock_t *ptl;	/* page table lock of the leaf */
 	pmd_t pmd;
 	int ret;
-
-	ret = hmm_check_signal(hw);
-	if (ret)
-		return ret;
 
 again:
 	/* A hint only: a huge PMD is read again under its lock below. */
@@ -1220,6 +1217,70 @@ again:
 		goto again;
 
 	return hmm_vma_walk_ptes(walk, pmdp, start, end);
+}
+
+static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
+			    unsigned long end, struct mm_walk *walk)
+{
+	int ret = hmm_check_signal(walk->private);
+
+	return ret ? ret : hmm_walk_pmd(pmdp, start, end, walk);
+}
+
+/*
+ * The PMD of @start if [start, end) lies in one PUD of @vma and every level
+ * above the PMD is a page table; NULL otherwise (a hugetlb VMA, or an upper
+ * level that is none, huge or bad), for the generic walk to handle.  Upper
+ * page tables are only freed under the mmap_lock held for write.
+ */
+static pmd_t *hmm_pmd_table(struct vm_area_struct *vma, unsigned long start,
+			    unsigned long end)
+{
+	pgd_t *pgdp, pgd;
+	p4d_t *p4dp, p4d;
+	pud_t *pudp, pud;
+
+	if (is_vm_hugetlb_page(vma) || pud_addr_end(start, end) != end)
+		return NULL;
+	pgdp = pgd_offset(vma->vm_mm, start);
+	pgd = READ_ONCE(*pgdp);
+	if (pgd_none(pgd) || pgd_bad(pgd))
+		return NULL;
+	p4dp = p4d_offset(pgdp, start);
+	p4d = READ_ONCE(*p4dp);
+	if (p4d_none(p4d) || p4d_bad(p4d))
+		return NULL;
+	pudp = pud_offset(p4dp, start);
+	pud = READ_ONCE(*pudp);
+	if (pud_none(pud) || pud_leaf(pud) || pud_trans_huge(pud) ||
+	    pud_devmap(pud) || pud_bad(pud))
+		return NULL;
+	return pmd_offset(pudp, start);
+}
+
+/*
+ * Walk the PMDs from @pmdp over [start, end), all in one page table: what
+ * walk_page_range_vma() would do, without its four levels of loops and
+ * indirect calls, which cost more than a walk of a few pages.  Between
+ * PMDs, not before the first, check for signals and reschedule.
+ */
+static int hmm_walk_pmds(struct mm_walk *walk, pmd_t *pmdp,
+			 unsigned long start, unsigned long end)
+{
+	unsigned long next;
+	int ret;
+
+	for (;;) {
+		next = pmd_addr_end(start, end);
+		ret = hmm_walk_pmd(pmdp, start, next, walk);
+		if (ret || next >= end)
+			return ret;
+		ret = hmm_check_signal(walk->private);
+		if (ret)
+			return ret;
+		start = next;
+		pmdp++;
+	}
 }
 
 #if defined(CONFIG_ARCH_HAS_PTE_DEVMAP) && \
@@ -1323,6 +1384,21 @@ static const struct mm_walk_ops hmm_walk_ops = {
 	.hugetlb_entry	= hmm_vma_walk_hugetlb,
 };
 
+/* [start, end) inside walk->vma. */
+static int hmm_walk_vma(struct mm_walk *walk, unsigned long start,
+			unsigned long end)
+{
+	pmd_t *pmdp;
+
+	if (!hmm_vma_mirrorable(walk->vma))
+		return hmm_chunk_error(walk, start, end);
+	pmdp = hmm_pmd_table(walk->vma, start, end);
+	if (pmdp)
+		return hmm_walk_pmds(walk, pmdp, start, end);
+	return walk_page_range_vma(walk->vma, start, end, &hmm_walk_ops,
+				   walk->private);
+}
+
 /*
  * Walk [start, end) one VMA at a time.  walk_page_range() looks up the VMA
  * following each one it walks, even when the range ends inside it: for a
@@ -1350,11 +1426,7 @@ static int hmm_walk_vmas(struct hmm_vma_walk *hw, struct mm_struct *mm,
 		} else {
 			next = min(end, vma->vm_end);
 			walk.vma = vma;
-			if (hmm_vma_mirrorable(vma))
-				ret = walk_page_range_vma(vma, start, next,
-							  &hmm_walk_ops, hw);
-			else
-				ret = hmm_chunk_error(&walk, start, next);
+			ret = hmm_walk_vma(&walk, start, next);
 			if (next < end)
 				vma = find_vma(mm, next);
 		}

@@ -1220,6 +1220,64 @@ static void hmm_test_e2e_vma_walk(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/*
+ * Ranges that the walk cannot take from one PMD table: one across a PUD
+ * boundary, and one under a PUD with no page table yet.  A PROT_NONE
+ * reservation of three PUDs keeps other mappings out of the way.
+ */
+static void hmm_test_e2e_pud_boundary(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long resv = hmm_e2e_map(e, 3 * (PUD_SIZE >> PAGE_SHIFT),
+					 PROT_NONE);
+	unsigned long cross = ALIGN(resv, PUD_SIZE) - 2 * PAGE_SIZE;
+	unsigned long empty = cross + PUD_SIZE + PUD_SIZE / 2;
+	unsigned long ret;
+
+	ret = vm_mmap(NULL, cross, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ret, cross);
+	ret = vm_mmap(NULL, empty, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ret, empty);
+	/*
+	 * The upper PUD's tables first: a walk that ran past the end of the
+	 * lower PMD table would then read some other page table, not (by
+	 * chance) the upper PMD table allocated right after it.
+	 */
+	hmm_e2e_fill(e, cross + 3 * PAGE_SIZE, 1);
+	hmm_e2e_fill(e, cross, 1);
+
+	hmm_e2e_range(e, &e->tm, cross, 4);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	hmm_e2e_expect_value(e, 1, 2, HMM_E2E_NONE);
+	hmm_e2e_expect_rw(e, 3);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, cross, 4);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	hmm_e2e_expect_rw(e, 1);
+	hmm_e2e_expect_rw(e, 2);
+	hmm_e2e_expect_rw(e, 3);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, empty, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_NONE);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	hmm_e2e_range(e, &e->tm, empty, 2);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	hmm_e2e_expect_rw(e, 0);
+	hmm_e2e_expect_rw(e, 1);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
 static void hmm_test_e2e_no_vma(struct kunit *test)
 {
 	struct hmm_e2e *e = hmm_e2e_start(test);
@@ -2239,6 +2297,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_adjacent_vmas),
 	KUNIT_CASE(hmm_test_e2e_no_vma),
 	KUNIT_CASE(hmm_test_e2e_vma_walk),
+	KUNIT_CASE(hmm_test_e2e_pud_boundary),
 	KUNIT_CASE(hmm_test_e2e_fault_read),
 	KUNIT_CASE(hmm_test_e2e_fault_write),
 	KUNIT_CASE(hmm_test_e2e_fault_cow),
