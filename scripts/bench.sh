@@ -18,6 +18,9 @@
 #   BENCH_ITERS=11       timed iterations per metric and boot (at least 7)
 #   BENCH_THP=madvise    THP mode of the guests
 #   BENCH_TIMEOUT=900    host timeout of one boot, seconds
+#   BENCH_ICOUNT=0       1: count guest instructions instead of time (one
+#                        vCPU, QEMU -icount shift=0), deterministic and blind
+#                        to host load; table in build/bench/results-icount.json
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,14 +30,20 @@ big=${BENCH_BIG:-64}
 iters=${BENCH_ITERS:-11}
 thp=${BENCH_THP:-madvise}
 tmo=${BENCH_TIMEOUT:-900}
+icount=${BENCH_ICOUNT:-0}
 out=$BUILD/bench
 lock=${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}
 
 [ "$boots" -ge 2 ] || die "BENCH_BOOTS must be at least 2"
 [ "$iters" -ge 7 ] || die "BENCH_ITERS must be at least 7"
+case "$icount" in 0|1) ;; *) die "BENCH_ICOUNT must be 0 or 1" ;; esac
+results=$out/results.json guest_opts=() py_opts=()
+if [ "$icount" = 1 ]; then
+	results=$out/results-icount.json guest_opts=(-I) py_opts=(--icount)
+fi
 start=$(date +%s)
 mkdir -p "$out"
-rm -f "$out"/results.json "$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
+rm -f "$results" "$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
 
 # 1. Kernels.
 for v in pristine ours; do
@@ -89,12 +98,13 @@ for i in $(seq 1 "$boots"); do
 	for v in pristine ours; do
 		name=bench-$v-$i
 		bash "$ROOT/scripts/run-guest.sh" -v "$v" -T "$thp" -t "$tmo" \
-			-a "$args" "$name" bench || log "$name: guest run not clean, see $LOGS/$name.*"
+			"${guest_opts[@]}" -a "$args" "$name" bench || log "$name: guest run not clean, see $LOGS/$name.*"
 		runs+=("$v:$LOGS/$name.tests.log:$LOGS/$name.json")
 	done
 done
 
-python3 "$ROOT/scripts/bench.py" --json "$out/results.json" \
+python3 "$ROOT/scripts/bench.py" --json "$results" \
+	"${py_opts[@]}" \
 	--seconds "$(( $(date +%s) - start ))" \
-	--config "sizes=$sizes big=$big iters=$iters boots=$boots thp=$thp" \
+	--config "sizes=$sizes big=$big iters=$iters boots=$boots thp=$thp icount=$icount" \
 	"${runs[@]}"

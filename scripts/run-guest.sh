@@ -16,13 +16,16 @@
 #   -F FILTER    kselftest tests to run (fixture.variant.test,...)
 #   -a ARGS      extra kernel command line
 #   -x OUTCOME   expect this failure instead of a pass (harness self-test)
+#   -I           count instructions: one vCPU under -icount shift=0,sleep=off,
+#                so one guest nanosecond is one guest instruction
 #   -i           interactive: console on this terminal, no verdict
 #   -s           show the test output on this terminal after the run
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=ours flavour= tmo=900 thp=madvise filter= extra= expect= interactive= show=
-while getopts v:f:t:T:F:a:x:is o; do
+smp=2 icount=()
+while getopts v:f:t:T:F:a:x:isI o; do
 	case "$o" in
 	v) variant=$OPTARG ;;
 	f) flavour=$OPTARG ;;
@@ -33,6 +36,7 @@ while getopts v:f:t:T:F:a:x:is o; do
 	x) expect=$OPTARG ;;
 	i) interactive=1 ;;
 	s) show=1 ;;
+	I) smp=1 icount=(-icount shift=0,sleep=off) ;;
 	*) die "bad option" ;;
 	esac
 done
@@ -52,8 +56,8 @@ append="console=ttyS0 panic=-1 hmmh.stages=$stages hmmh.thp=$thp"
 [ -n "$filter" ] && append+=" hmmh.filter=$filter"
 [ -n "$extra" ] && append+=" $extra"
 
-qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2G
-	-nodefaults -no-reboot -nographic
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m 2G
+	"${icount[@]}" -nodefaults -no-reboot -nographic
 	-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
 
 if [ -n "$interactive" ]; then
