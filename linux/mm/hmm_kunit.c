@@ -1220,6 +1220,20 @@ static void hmm_test_e2e_vma_walk(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/* Fault [addr, +npages pages) writable: every entry comes back writable. */
+static void hmm_e2e_fault_rw(struct hmm_e2e *e, unsigned long addr,
+			     unsigned long npages)
+{
+	unsigned long i;
+
+	hmm_e2e_range(e, &e->tm, addr, npages);
+	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(e->test, hmm_e2e_fault(e), 0);
+	for (i = 0; i < npages; i++)
+		hmm_e2e_expect_rw(e, i);
+	KUNIT_EXPECT_TRUE(e->test, hmm_e2e_done(e, &e->tm));
+}
+
 /*
  * Ranges that the walk cannot take from one PMD table: one across a PUD
  * boundary, and one under a PUD with no page table yet.  A PROT_NONE
@@ -1255,26 +1269,14 @@ static void hmm_test_e2e_pud_boundary(struct kunit *test)
 	hmm_e2e_expect_rw(e, 3);
 	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
 
-	hmm_e2e_range(e, &e->tm, cross, 4);
-	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
-	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
-	hmm_e2e_expect_rw(e, 0);
-	hmm_e2e_expect_rw(e, 1);
-	hmm_e2e_expect_rw(e, 2);
-	hmm_e2e_expect_rw(e, 3);
-	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_fault_rw(e, cross, 4);
 
 	hmm_e2e_range(e, &e->tm, empty, 2);
 	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
 	hmm_e2e_expect_value(e, 0, 1, HMM_E2E_NONE);
 	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
 
-	hmm_e2e_range(e, &e->tm, empty, 2);
-	e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
-	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
-	hmm_e2e_expect_rw(e, 0);
-	hmm_e2e_expect_rw(e, 1);
-	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_fault_rw(e, empty, 2);
 	hmm_e2e_end(e);
 }
 
