@@ -1170,7 +1170,6 @@ static void hmm_test_e2e_adjacent_vmas(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
-/* No VMA at all: ERROR, -EFAULT when a fault is requested. */
 /*
  * A walk over several VMAs: a hole first, a mirrored VMA, an unmirrorable
  * one, a mirrored VMA that must be faulted, and a hole at the end.  The
@@ -1280,6 +1279,7 @@ static void hmm_test_e2e_pud_boundary(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/* No VMA at all: ERROR, -EFAULT when a fault is requested. */
 static void hmm_test_e2e_no_vma(struct kunit *test)
 {
 	struct hmm_e2e *e = hmm_e2e_start(test);
