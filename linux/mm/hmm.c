@@ -1419,10 +1419,9 @@ static int hmm_walk_vmas(struct hmm_vma_walk *hw, struct mm_struct *mm,
 
 	for (; start < end; start = next) {
 		if (!vma || start < vma->vm_start) {
-			/* No VMA up to the next one, or to the end. */
+			/* No VMA up to the next one, or to the end: SIGSEGV. */
 			next = vma ? min(end, vma->vm_start) : end;
-			walk.vma = NULL;
-			ret = hmm_vma_walk_hole(start, next, -1, &walk);
+			ret = hmm_chunk_error(&walk, start, next);
 		} else {
 			next = min(end, vma->vm_end);
 			walk.vma = vma;
