@@ -113,6 +113,9 @@
 #define DPTE_NOPAGE		BIT_ULL(9)
 #define DPTE_EMPTY		0ULL
 #define DPTE_PFN_SHIFT		12
+#define DPTE_FLAG_MASK		GENMASK_ULL(DPTE_PFN_SHIFT - 1, 0)
+/* Flags a valid mapping of a system page has none of. */
+#define DPTE_SYSTEM_MASK	(DPTE_FLAG_MASK & ~(DPTE_WRITE | DPTE_ORDER))
 
 static const u64 dmirror_pte_flags[HMM_PFN_FLAG_MAX] = {
 	[HMM_PFN_VALID]			= DPTE_VALID,
@@ -628,17 +631,31 @@ static void dmirror_device_unmap(struct dmirror_device *ddev,
  * Faults and snapshots through the HMM core
  */
 
+/*
+ * Sets every field of @range, so that callers may declare it
+ * __uninitialized.  Every field is named, zeros included: with a partial
+ * initializer gcc -Os clears the whole structure first with a string
+ * store, on every command.
+ */
 static void dmirror_range_init(struct dmirror *dmirror,
 			       struct hmm_range *range, u64 *pfns)
 {
 	*range = (struct hmm_range) {
-		.mirror			= &dmirror->mirror,
+		.notifier		= NULL,
+		.notifier_seq		= 0,
+		.start			= 0,
+		.end			= 0,
+		.hmm_pfns		= NULL,
 		.pfns			= pfns,
 		.flags			= dmirror_pte_flags,
 		.values			= dmirror_pte_values,
-		.pfn_shift		= DPTE_PFN_SHIFT,
+		.default_flags		= 0,
+		.pfn_flags_mask		= 0,
 		.order_mask		= DPTE_ORDER,
 		.dev_private_owner	= dmirror->ddev,
+		.mirror			= &dmirror->mirror,
+		.pfn_shift		= DPTE_PFN_SHIFT,
+		.mode			= 0,
 	};
 }
 
@@ -727,7 +744,7 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start,
 			 unsigned long end, bool write)
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
-	struct hmm_range range;
+	struct hmm_range range __uninitialized;
 	unsigned long addr, next;
 	u64 *pfns;
 	int ret = 0;
@@ -758,12 +775,23 @@ free_pfns:
 	return ret;
 }
 
+/* HMM_DMIRROR_PROT_* mapping size bit of a valid entry. */
+static u8 dmirror_prot_size(const struct hmm_range *range, u64 entry)
+{
+	unsigned int order = hmm_pfn_to_map_order(range, entry);
+
+	if (order && order + PAGE_SHIFT == PMD_SHIFT)
+		return HMM_DMIRROR_PROT_PMD;
+	if (order && order + PAGE_SHIFT == PUD_SHIFT)
+		return HMM_DMIRROR_PROT_PUD;
+	return 0;
+}
+
 /* Translate one snapshot entry into the HMM_DMIRROR_PROT_* byte. */
 static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
 		       u64 entry)
 {
 	unsigned long pfn;
-	unsigned int order;
 	struct page *page;
 	u8 prot;
 
@@ -802,89 +830,202 @@ static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
 access:
 	prot |= (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
 				       HMM_DMIRROR_PROT_READ;
-
-	order = hmm_pfn_to_map_order(range, entry);
-	if (order && order + PAGE_SHIFT == PMD_SHIFT)
-		prot |= HMM_DMIRROR_PROT_PMD;
-	else if (order && order + PAGE_SHIFT == PUD_SHIFT)
-		prot |= HMM_DMIRROR_PROT_PUD;
-	return prot;
+	return prot | dmirror_prot_size(range, entry);
 }
 
 /*
- * The protection bytes of huge mappings are long runs of one value, written
- * here and copied out eight at a time.  memset() and copy_to_user() use the
- * byte string instructions on CPUs with ERMS, which an emulator (QEMU TCG,
- * where the tests and benchmarks run) executes one byte per step: for a
- * sparse snapshot of huge pages that cost more than everything else.
+ * The protection bytes of a huge mapping are a long run of one value.  The
+ * runs of a step are kept aside (&struct dmirror_prot_runs) and written to
+ * user memory straight from their value, with plain 8-byte stores,
+ * unrolled: the other bytes go through the buffer.  memset() and
+ * copy_to_user() would use string instructions (byte by byte on CPUs with
+ * ERMS), which an emulator such as QEMU TCG, where the tests and
+ * benchmarks run, executes one element per step: for a sparse snapshot of
+ * huge pages that cost more than everything else.
  */
+
+/* Runs shorter than this go into the buffer. */
+#define DMIRROR_RUN_MIN		64
+
+/* One slot per PMD of a step, and the partial ones at either end. */
+#define DMIRROR_SNAP_RUNS	(DMIRROR_SNAP_STEP_PAGES / PTRS_PER_PTE + 2)
+
+/**
+ * struct dmirror_prot_runs - the huge mappings of one snapshot step
+ * @nr: number of valid entries in @run.
+ * @run: each run's first entry index (holding the run's byte in the
+ *	buffer) and length, in address order.  A step with more runs (huge
+ *	pages smaller than a PMD, on other architectures) stores the others
+ *	in the buffer.
+ */
+struct dmirror_prot_runs {
+	unsigned int		nr;
+	struct {
+		u32		start;
+		u32		len;
+	} run[DMIRROR_SNAP_RUNS];
+};
 
 /* memset() of @n protection bytes, eight at a time where aligned. */
 static void dmirror_prot_set(u8 *p, u8 v, unsigned long n)
 {
-	unsigned long head = min_t(unsigned long, n, -(uintptr_t)p & 7);
+	const u64 v8 = 0x0101010101010101ULL * v;
+	u8 *end = p + n;
 
-	memset(p, v, head);
-	p += head;
-	n -= head;
-	memset64((u64 *)p, 0x0101010101010101ULL * v, n / 8);
-	memset(p + (n & ~7UL), v, n & 7);
+	for (; p < end && !IS_ALIGNED((uintptr_t)p, 8); p++)
+		*p = v;
+	for (; end - p >= 8; p += 8)
+		*(u64 *)p = v8;
+	for (; p < end; p++)
+		*p = v;
+}
+
+/* Eight protection bytes at @off: from @src, or @v8 for a run. */
+static __always_inline u64 dmirror_prot_u64(const u8 *src, unsigned long off,
+					    u64 v8, bool copy)
+{
+	return copy ? get_unaligned((const u64 *)(src + off)) : v8;
 }
 
 /*
- * copy_to_user() of @n protection bytes, eight at a time where aligned;
- * a few bytes are not worth opening a user access window for.
+ * Write @n protection bytes to @dst: copied from @src, or, if !@copy, @n
+ * times @v.  @copy is a constant at each call site.
  */
-static int dmirror_prot_to_user(u8 __user *dst, const u8 *src,
-				unsigned long n)
+static __always_inline int dmirror_prot_out(u8 __user *dst, const u8 *src,
+					    u8 v, unsigned long n, bool copy)
 {
-	unsigned long head = min_t(unsigned long, n, -(uintptr_t)dst & 7);
+	const u64 v8 = 0x0101010101010101ULL * v;
+	unsigned long i = 0;
+	u64 __user *d;
 
-	if (n < 64)
-		return copy_to_user(dst, src, n) ? -EFAULT : 0;
-	if (copy_to_user(dst, src, head))
+	if (!user_access_begin(dst, n))
 		return -EFAULT;
-	dst += head;
-	src += head;
-	n -= head;
-	if (!user_access_begin(dst, n & ~7UL))
-		return -EFAULT;
-	for (; n >= 8; n -= 8, dst += 8, src += 8)
-		unsafe_put_user(get_unaligned((const u64 *)src),
-				(u64 __user *)dst, fault);
+	for (; i < n && !IS_ALIGNED((uintptr_t)(dst + i), 8); i++)
+		unsafe_put_user(copy ? src[i] : v, dst + i, fault);
+	/* Unrolled: the loop would otherwise cost more than the stores. */
+	for (; n - i >= 64; i += 64) {
+		d = (u64 __user *)(dst + i);
+		unsafe_put_user(dmirror_prot_u64(src, i, v8, copy),
+				d, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 8, v8, copy),
+				d + 1, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 16, v8, copy),
+				d + 2, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 24, v8, copy),
+				d + 3, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 32, v8, copy),
+				d + 4, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 40, v8, copy),
+				d + 5, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 48, v8, copy),
+				d + 6, fault);
+		unsafe_put_user(dmirror_prot_u64(src, i + 56, v8, copy),
+				d + 7, fault);
+	}
+	for (; n - i >= 8; i += 8)
+		unsafe_put_user(dmirror_prot_u64(src, i, v8, copy),
+				(u64 __user *)(dst + i), fault);
+	for (; i < n; i++)
+		unsafe_put_user(copy ? src[i] : v, dst + i, fault);
 	user_access_end();
-	return copy_to_user(dst, src, n) ? -EFAULT : 0;
+	return 0;
 fault:
 	user_access_end();
 	return -EFAULT;
+}
+
+static int dmirror_prot_copy(u8 __user *dst, const u8 *src, unsigned long n)
+{
+	return dmirror_prot_out(dst, src, 0, n, true);
+}
+
+static int dmirror_prot_repeat(u8 __user *dst, u8 v, unsigned long n)
+{
+	return dmirror_prot_out(dst, NULL, v, n, false);
+}
+
+/* Write the @n protection bytes of a step, from @prot and @runs. */
+static int dmirror_prot_to_user(u8 __user *dst, const u8 *prot,
+				unsigned long n,
+				const struct dmirror_prot_runs *runs)
+{
+	unsigned long pos = 0, start, len;
+	unsigned int r;
+	int ret;
+
+	for (r = 0; r < runs->nr; r++) {
+		start = runs->run[r].start;
+		len = runs->run[r].len;
+		ret = start > pos ?
+		      dmirror_prot_copy(dst + pos, prot + pos, start - pos) : 0;
+		if (!ret)
+			ret = dmirror_prot_repeat(dst + start, prot[start], len);
+		if (ret)
+			return ret;
+		pos = start + len;
+	}
+	return dmirror_prot_copy(dst + pos, prot + pos, n - pos);
 }
 
 /*
  * Protection bytes of @n snapshot entries.  The snapshot is sparse
  * (HMM_RANGE_SPARSE_HUGE): the one entry written for a huge mapping decides
  * for the rest of that mapping inside the range, as a device programming a
- * huge page table entry would.
+ * huge page table entry would.  Its byte is stored once and its run noted
+ * in @runs, or, if short or if @runs is full, stored whole.
  */
 static void dmirror_prot_fill(struct dmirror *dmirror,
 			      const struct hmm_range *range, u8 *prot,
-			      unsigned long n)
+			      unsigned long n, struct dmirror_prot_runs *runs)
 {
+	/*
+	 * The entries most snapshots are made of, mappings of system pages,
+	 * are told by their flags alone (and the zero page by its pfn),
+	 * without a call per entry.  Not when coherent device memory, mapped
+	 * like system memory, exists.
+	 */
+	const unsigned long zero = my_zero_pfn(0);
+	const bool fast = !READ_ONCE(dmirror_coherent_memory);
 	unsigned long i, run;
 	u64 entry;
+	u8 v;
 
+	runs->nr = 0;
 	for (i = 0; i < n; i += run) {
 		entry = range->pfns[i];
-		prot[i] = dmirror_prot(dmirror, range, entry);
+		run = 1;
+		if (fast && (entry & DPTE_SYSTEM_MASK) == DPTE_VALID) {
+			v = (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
+						   HMM_DMIRROR_PROT_READ;
+			if (entry >> DPTE_PFN_SHIFT == zero)
+				v |= HMM_DMIRROR_PROT_ZERO;
+			if (!(entry & DPTE_ORDER)) {
+				prot[i] = v;
+				continue;
+			}
+			prot[i] = v | dmirror_prot_size(range, entry);
+		} else if (entry == DPTE_EMPTY) {
+			prot[i] = HMM_DMIRROR_PROT_NONE;
+			continue;
+		} else {
+			prot[i] = dmirror_prot(dmirror, range, entry);
+		}
 		run = hmm_pfn_span(range, range->start + (i << PAGE_SHIFT),
 				   entry);
-		if (run > 1)
+		if (run >= DMIRROR_RUN_MIN && runs->nr < DMIRROR_SNAP_RUNS) {
+			runs->run[runs->nr].start = i;
+			runs->run[runs->nr].len = run;
+			runs->nr++;
+		} else if (run > 1) {
 			dmirror_prot_set(prot + i + 1, prot[i], run - 1);
+		}
 	}
 }
 
 static int dmirror_snapshot_step(struct dmirror *dmirror,
 				 struct hmm_range *range, unsigned long start,
-				 unsigned long end, u8 *prot)
+				 unsigned long end, u8 *prot,
+				 struct dmirror_prot_runs *runs)
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
 	unsigned long deadline = jiffies +
@@ -916,7 +1057,7 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 			mutex_unlock(&dmirror->lock);
 			continue;
 		}
-		dmirror_prot_fill(dmirror, range, prot, n);
+		dmirror_prot_fill(dmirror, range, prot, n, runs);
 		mutex_unlock(&dmirror->lock);
 		return 0;
 	}
@@ -928,9 +1069,11 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
 	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
-	u64 stack_pfns[DMIRROR_SNAP_STACK_PAGES];
-	u8 stack_prot[DMIRROR_SNAP_STACK_PAGES];
-	struct hmm_range range;
+	/* Written before they are read (not all of stack_pfns is read). */
+	u64 stack_pfns[DMIRROR_SNAP_STACK_PAGES] __uninitialized;
+	u8 stack_prot[DMIRROR_SNAP_STACK_PAGES] __uninitialized;
+	struct dmirror_prot_runs runs __uninitialized;
+	struct hmm_range range __uninitialized;
 	unsigned long addr, next, n;
 	u64 *pfns = stack_pfns;
 	u8 *prot = stack_prot;
@@ -955,10 +1098,11 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DMIRROR_SNAP_STEP_SIZE);
 		n = (next - addr) >> PAGE_SHIFT;
-		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot);
+		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot,
+					    &runs);
 		if (ret)
 			break;
-		ret = dmirror_prot_to_user(uptr, prot, n);
+		ret = dmirror_prot_to_user(uptr, prot, n, &runs);
 		if (ret)
 			break;
 		uptr += n;
@@ -1489,7 +1633,7 @@ static int dmirror_map_migrated(struct dmirror *dmirror,
 {
 	unsigned long deadline = jiffies +
 				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	struct hmm_range range;
+	struct hmm_range range __uninitialized;
 	unsigned long i, addr;
 	int ret;
 
@@ -1852,7 +1996,8 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 {
 	struct dmirror *dmirror = filp->private_data;
 	void __user *uarg = (void __user *)arg;
-	struct hmm_dmirror_cmd cmd;
+	/* Copied in whole before any use. */
+	struct hmm_dmirror_cmd cmd __uninitialized;
 	unsigned long start, end;
 	int ret;
 
