@@ -12,32 +12,36 @@
 # to bench.py: table on stdout, build/bench/results.json.
 #
 # Environment:
-#   BENCH_BOOTS=2        boots per kernel (at least 2)
+#   BENCH_BOOTS=3        boots per kernel (at least 2)
 #   BENCH_SIZES=4,64,512 MiB sizes of the snapshot and walker metrics
 #   BENCH_BIG=64         largest MiB size of read, migrate and munmap metrics
 #   BENCH_ITERS=11       timed iterations per metric and boot (at least 7)
 #   BENCH_THP=madvise    THP mode of the guests
 #   BENCH_TIMEOUT=900    host timeout of one boot, seconds
+#   BENCH_CPUS=1         vCPUs of the guests when timing: one leaves the
+#                        host's other core to QEMU's I/O thread and the rest
+#                        of the host, which halves the spread of most rows
 #   BENCH_ICOUNT=0       1: count guest instructions instead of time (one
 #                        vCPU, QEMU -icount shift=0), deterministic and blind
 #                        to host load; table in build/bench/results-icount.json
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=${BENCH_BOOTS:-2}
+boots=${BENCH_BOOTS:-3}
 sizes=${BENCH_SIZES:-4,64,512}
 big=${BENCH_BIG:-64}
 iters=${BENCH_ITERS:-11}
 thp=${BENCH_THP:-madvise}
 tmo=${BENCH_TIMEOUT:-900}
 icount=${BENCH_ICOUNT:-0}
+cpus=${BENCH_CPUS:-1}
 out=$BUILD/bench
 lock=${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}
 
 [ "$boots" -ge 2 ] || die "BENCH_BOOTS must be at least 2"
 [ "$iters" -ge 7 ] || die "BENCH_ITERS must be at least 7"
 case "$icount" in 0|1) ;; *) die "BENCH_ICOUNT must be 0 or 1" ;; esac
-results=$out/results.json guest_opts=() py_opts=()
+results=$out/results.json guest_opts=(-c "$cpus") py_opts=()
 if [ "$icount" = 1 ]; then
 	results=$out/results-icount.json guest_opts=(-I) py_opts=(--icount)
 fi

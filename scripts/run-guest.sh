@@ -4,10 +4,10 @@
 # run-guest.sh [options] NAME STAGES
 #
 # Boots build/obj-VARIANT[-FLAVOUR]'s kernel with its initramfs in QEMU
-# (TCG, 2 vCPUs), runs STAGES (comma separated, see scripts/guest-init.sh)
-# under a host timeout and judges the run with parse-results.py.  The
-# console goes to build/logs/NAME.console.log, test output to
-# build/logs/NAME.tests.log, the verdict to build/logs/NAME.json.
+# (TCG, 2 vCPUs by default), runs STAGES (comma separated, see
+# scripts/guest-init.sh) under a host timeout and judges the run with
+# parse-results.py.  The console goes to build/logs/NAME.console.log, test
+# output to build/logs/NAME.tests.log, the verdict to build/logs/NAME.json.
 #
 #   -v VARIANT   ours (default) or pristine
 #   -f FLAVOUR   config flavour (e.g. debug)
@@ -16,6 +16,7 @@
 #   -F FILTER    kselftest tests to run (fixture.variant.test,...)
 #   -a ARGS      extra kernel command line
 #   -x OUTCOME   expect this failure instead of a pass (harness self-test)
+#   -c CPUS      vCPUs (default 2)
 #   -I           count instructions: one vCPU under -icount shift=0,sleep=off,
 #                so one guest nanosecond is one guest instruction
 #   -i           interactive: console on this terminal, no verdict
@@ -25,7 +26,7 @@ set -euo pipefail
 
 variant=ours flavour= tmo=900 thp=madvise filter= extra= expect= interactive= show=
 smp=2 icount=()
-while getopts v:f:t:T:F:a:x:isI o; do
+while getopts v:f:t:T:F:a:x:c:isI o; do
 	case "$o" in
 	v) variant=$OPTARG ;;
 	f) flavour=$OPTARG ;;
@@ -34,13 +35,16 @@ while getopts v:f:t:T:F:a:x:isI o; do
 	F) filter=$OPTARG ;;
 	a) extra=$OPTARG ;;
 	x) expect=$OPTARG ;;
+	c) smp=$OPTARG ;;
 	i) interactive=1 ;;
 	s) show=1 ;;
-	I) smp=1 icount=(-icount shift=0,sleep=off) ;;
+	I) icount=(-icount shift=0,sleep=off) ;;
 	*) die "bad option" ;;
 	esac
 done
 shift $((OPTIND - 1))
+case "$smp" in [1-4]) ;; *) die "vCPUs must be 1 to 4" ;; esac
+[ ${#icount[@]} -eq 0 ] || smp=1
 name=${1:?usage: run-guest.sh [options] NAME STAGES}
 stages=${2:?usage: run-guest.sh [options] NAME STAGES}
 check_variant "$variant"
