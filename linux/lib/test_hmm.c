@@ -82,7 +82,7 @@
  * A snapshot faults nothing and, being sparse over huge mappings, writes
  * little: it takes steps of up to 64 MiB so that its fixed cost per step
  * (locks, validation, copy to user) is paid once per 32 PMDs.  Its buffers
- * are sized to the command, up to one step.
+ * are sized to the command, up to one step, and kept by the file.
  */
 #define DMIRROR_SNAP_STEP_PAGES	16384UL
 #define DMIRROR_SNAP_STEP_SIZE	(DMIRROR_SNAP_STEP_PAGES << PAGE_SHIFT)
@@ -246,6 +246,13 @@ struct dmirror_chunk {
  *	CPU lets go of the pages.
  * @node: entry in &dmirror_device.mirrors.
  * @stats: sync callbacks of this mirror, for HMM_DMIRROR_STATS.
+ * @snap_lock: held by the snapshot using @snap_pfns and @snap_prot; only
+ *	ever tried, a snapshot finding it taken allocates its own buffers.
+ * @snap_pfns: entry buffer of snapshots larger than the stack buffers,
+ *	kept from one command to the next, as a driver keeps the scratch
+ *	buffers of its faults; NULL until first needed.
+ * @snap_prot: protection byte buffer of the same snapshots.
+ * @snap_pages: entries @snap_pfns and @snap_prot hold.
  *
  * After fork() the file, and so this structure, is shared by parent and
  * child; it keeps mirroring the mm of the process that opened it.
@@ -257,6 +264,10 @@ struct dmirror {
 	struct xarray		pt;
 	struct list_head	node;
 	struct dmirror_counters	stats;
+	struct mutex		snap_lock;	/* @snap_*, see above */
+	u64			*snap_pfns;
+	u8			*snap_prot;
+	unsigned long		snap_pages;
 };
 
 static dev_t dmirror_devt;
@@ -1063,6 +1074,54 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 	}
 }
 
+/*
+ * Buffers for a snapshot step of @n > DMIRROR_SNAP_STACK_PAGES pages: the
+ * file's own if no other snapshot of the file holds them, grown to @n if
+ * needed (returns 1, with @dmirror->snap_lock held), otherwise newly
+ * allocated ones (returns 0).  Release them with dmirror_snap_bufs_put().
+ */
+static int dmirror_snap_bufs_get(struct dmirror *dmirror, unsigned long n,
+				 u64 **pfns, u8 **prot)
+{
+	if (mutex_trylock(&dmirror->snap_lock)) {
+		if (dmirror->snap_pages < n) {
+			kvfree(dmirror->snap_prot);
+			kvfree(dmirror->snap_pfns);
+			dmirror->snap_pfns = kvmalloc_array(n, sizeof(u64),
+							    GFP_KERNEL);
+			dmirror->snap_prot = kvmalloc(n, GFP_KERNEL);
+			dmirror->snap_pages = n;
+			if (!dmirror->snap_pfns || !dmirror->snap_prot) {
+				dmirror->snap_pages = 0;
+				mutex_unlock(&dmirror->snap_lock);
+				return -ENOMEM;
+			}
+		}
+		*pfns = dmirror->snap_pfns;
+		*prot = dmirror->snap_prot;
+		return 1;
+	}
+	*pfns = kvmalloc_array(n, sizeof(u64), GFP_KERNEL);
+	*prot = kvmalloc(n, GFP_KERNEL);
+	if (!*pfns || !*prot) {
+		kvfree(*prot);
+		kvfree(*pfns);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void dmirror_snap_bufs_put(struct dmirror *dmirror, u64 *pfns,
+				  u8 *prot, bool own)
+{
+	if (own) {
+		mutex_unlock(&dmirror->snap_lock);
+		return;
+	}
+	kvfree(prot);
+	kvfree(pfns);
+}
+
 static int dmirror_snapshot(struct dmirror *dmirror,
 			    struct hmm_dmirror_cmd *cmd, unsigned long start,
 			    unsigned long end)
@@ -1077,23 +1136,23 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 	unsigned long addr, next, n;
 	u64 *pfns = stack_pfns;
 	u8 *prot = stack_prot;
+	bool own = false;
 	int ret = 0;
 
 	n = min((end - start) >> PAGE_SHIFT, DMIRROR_SNAP_STEP_PAGES);
 	if (n > DMIRROR_SNAP_STACK_PAGES) {
-		pfns = kvmalloc_array(n, sizeof(*pfns), GFP_KERNEL);
-		prot = kvmalloc(n, GFP_KERNEL);
-		if (!pfns || !prot) {
-			ret = -ENOMEM;
-			goto free_bufs;
-		}
+		ret = dmirror_snap_bufs_get(dmirror, n, &pfns, &prot);
+		if (ret < 0)
+			return ret;
+		own = ret;
+		ret = 0;
 	}
 	dmirror_range_init(dmirror, &range, pfns);
 	range.mode = HMM_RANGE_SPARSE_HUGE;
 
 	if (!mmget_not_zero(mm)) {
 		ret = -EINVAL;
-		goto free_bufs;
+		goto put_bufs;
 	}
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DMIRROR_SNAP_STEP_SIZE);
@@ -1110,11 +1169,9 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 		cond_resched();
 	}
 	mmput(mm);
-free_bufs:
-	if (pfns != stack_pfns) {
-		kvfree(prot);
-		kvfree(pfns);
-	}
+put_bufs:
+	if (pfns != stack_pfns)
+		dmirror_snap_bufs_put(dmirror, pfns, prot, own);
 	return ret;
 }
 
@@ -1907,6 +1964,7 @@ static int dmirror_open(struct inode *inode, struct file *filp)
 	dmirror->ddev = ddev;
 	mutex_init(&dmirror->lock);
 	xa_init(&dmirror->pt);
+	mutex_init(&dmirror->snap_lock);
 	dmirror->mirror.ops = &dmirror_mirror_ops;
 
 	ret = hmm_mirror_register(&dmirror->mirror, current->mm);
@@ -1941,6 +1999,8 @@ static int dmirror_release(struct inode *inode, struct file *filp)
 	 * through their pagemap when touched.
 	 */
 	xa_destroy(&dmirror->pt);
+	kvfree(dmirror->snap_prot);
+	kvfree(dmirror->snap_pfns);
 	kfree(dmirror);
 	return 0;
 }
