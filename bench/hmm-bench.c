@@ -488,53 +488,64 @@ out:
 
 /*
  * munmap() of a populated range, timed, with the range read by the devices
- * of @fds first (mirrored) or not (@nfds == 0).  Returns 0 and fills
- * @v[iters] with ns per page, or an errno.
+ * of @fds first (mirrored) or not (@nfds == 0).  A sample is the mean of
+ * @reps munmaps, each of a new range.  Returns 0 and fills @v[iters] with
+ * ns per @scale, or an errno.
  */
 static int time_munmap(unsigned long mib, const int *fds, int nfds, char *buf,
-		       double *v, double scale)
+		       double *v, double scale, unsigned int reps)
 {
 	size_t size = mib * MIB;
 	unsigned long npages = size / PAGE;
-	uint64_t t0, cpages;
+	unsigned int r;
+	uint64_t t0, sum, cpages;
 	int it, i, err;
 	char *p;
 
 	for (it = -1; it < iters; it++) {
-		p = map_region(size, K_4K);
-		if (!p)
-			return errno;
-		populate(p, size);
-		for (i = 0; i < nfds; i++) {
-			err = dmirror(fds[i], HMM_DMIRROR_READ, p, buf, npages,
-				      &cpages);
-			if (!err && cpages != npages)
-				err = EIO;
-			if (err) {
-				munmap(p, size);
-				return err;
+		for (r = 0, sum = 0; r < reps; r++) {
+			p = map_region(size, K_4K);
+			if (!p)
+				return errno;
+			populate(p, size);
+			for (i = 0; i < nfds; i++) {
+				err = dmirror(fds[i], HMM_DMIRROR_READ, p, buf,
+					      npages, &cpages);
+				if (!err && cpages != npages)
+					err = EIO;
+				if (err) {
+					munmap(p, size);
+					return err;
+				}
 			}
+			t0 = now_ns();
+			munmap(p, size);
+			sum += now_ns() - t0;
 		}
-		t0 = now_ns();
-		munmap(p, size);
 		if (it >= 0)
-			v[it] = (double)(now_ns() - t0) / scale;
+			v[it] = (double)sum / reps / scale;
 	}
 	return 0;
 }
 
+/*
+ * A single munmap of a small range takes a millisecond or two, which one
+ * interruption on the host can double: like a snapshot sample, a munmap
+ * sample covers REP_PAGES (16 munmaps of 4 MiB).
+ */
 static void bench_munmap(unsigned long mib, char *buf)
 {
+	unsigned int reps = reps_for(mib * MIB / PAGE);
 	double v[MAX_ITERS];
 	int err;
 
-	err = time_munmap(mib, NULL, 0, buf, v, mib * MIB / PAGE);
+	err = time_munmap(mib, NULL, 0, buf, v, mib * MIB / PAGE, reps);
 	if (err)
 		fail("munmap_plain", mib, "munmap", err);
 	else
 		emit("munmap_plain", mib, "ns/page", v, iters, NULL);
 
-	err = time_munmap(mib, &dev_fd, 1, buf, v, mib * MIB / PAGE);
+	err = time_munmap(mib, &dev_fd, 1, buf, v, mib * MIB / PAGE, reps);
 	if (err)
 		fail("munmap_mirrored", mib, "munmap", err);
 	else
@@ -608,7 +619,7 @@ static void bench_inval(char *buf)
 			}
 			if (i == n)
 				err = time_munmap(INVAL_MIB, fds, n, buf, v,
-						  1e6);
+						  1e6, 1);
 			while (i--)
 				close(fds[i]);
 			if (err)
