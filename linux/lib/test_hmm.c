@@ -848,11 +848,11 @@ access:
  * The protection bytes of a huge mapping are a long run of one value.  The
  * runs of a step are kept aside (&struct dmirror_prot_runs) and written to
  * user memory straight from their value, with plain 8-byte stores,
- * unrolled: the other bytes go through the buffer.  memset() and
- * copy_to_user() would use string instructions (byte by byte on CPUs with
- * ERMS), which an emulator such as QEMU TCG, where the tests and
- * benchmarks run, executes one element per step: for a sparse snapshot of
- * huge pages that cost more than everything else.
+ * unrolled: the other bytes, short runs included, go through the buffer.
+ * memset() and copy_to_user() would use string instructions (byte by byte
+ * on CPUs with ERMS), which an emulator such as QEMU TCG, where the tests
+ * and benchmarks run, executes one element per step: for a sparse snapshot
+ * of huge pages that cost more than everything else.
  */
 
 /* Runs shorter than this go into the buffer. */
@@ -876,20 +876,6 @@ struct dmirror_prot_runs {
 		u32		len;
 	} run[DMIRROR_SNAP_RUNS];
 };
-
-/* memset() of @n protection bytes, eight at a time where aligned. */
-static void dmirror_prot_set(u8 *p, u8 v, unsigned long n)
-{
-	const u64 v8 = 0x0101010101010101ULL * v;
-	u8 *end = p + n;
-
-	for (; p < end && !IS_ALIGNED((uintptr_t)p, 8); p++)
-		*p = v;
-	for (; end - p >= 8; p += 8)
-		*(u64 *)p = v8;
-	for (; p < end; p++)
-		*p = v;
-}
 
 /* Eight protection bytes at @off: from @src, or @v8 for a run. */
 static __always_inline u64 dmirror_prot_u64(const u8 *src, unsigned long off,
@@ -1028,7 +1014,7 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 			runs->run[runs->nr].len = run;
 			runs->nr++;
 		} else if (run > 1) {
-			dmirror_prot_set(prot + i + 1, prot[i], run - 1);
+			memset(prot + i + 1, prot[i], run - 1);
 		}
 	}
 }
