@@ -1442,6 +1442,7 @@ enum race_kind { RACE_MPROTECT, RACE_REMAP, RACE_DONTNEED, RACE_FORK };
 struct race {
 	pthread_mutex_t lock;
 	int stop;		/* set with __atomic_store_n() */
+	int backoff;		/* same; the reader is starving */
 	enum race_kind kind;
 	char *p;
 	size_t psz;
@@ -1517,7 +1518,11 @@ static void *race_cpu(void *data)
 		}
 		r->ops++;
 		pthread_mutex_unlock(&r->lock);
-		sched_yield();
+		/* Still racing, but leaving gaps a whole read can fit in. */
+		if (__atomic_load_n(&r->backoff, __ATOMIC_ACQUIRE))
+			usleep(200);
+		else
+			sched_yield();
 	}
 	return NULL;
 }
@@ -1525,7 +1530,8 @@ static void *race_cpu(void *data)
 /*
  * 4 s (or 400 rounds) of racing.  On a slow (debug, emulated) kernel every
  * read may hit an unmapped window in that time, so go on until one read
- * got through, for at most 30 s more.
+ * got through, for at most 30 s more, with the racing thread pausing
+ * between its operations (race_cpu()).
  */
 static bool race_go_on(unsigned long it, unsigned long reads, double end,
 		       double last)
@@ -1560,6 +1566,8 @@ static void race_run(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(pthread_create(&th, NULL, race_cpu, &r), 0);
 
 	for (it = 0; race_go_on(it, reads, end, last); it++) {
+		if (!reads && now_sec() >= end)
+			__atomic_store_n(&r.backoff, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&r.lock);
 		start = ++r.gen;
 		for (i = 0; i < r.npages; i++)
