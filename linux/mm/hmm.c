@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Heterogeneous Memory Management: mirror a process address space in a
- * device page table and snapshot or fault the CPU page table on behalf of a
- * device, reporting pages in the driver's own page table encoding.
+ * Heterogeneous Memory Management: snapshot or fault the CPU page table of
+ * a range on behalf of a device, reporting pages in the driver's own page
+ * table encoding (hmm_vma_get_pfns(), hmm_vma_fault()) or in the fixed
+ * format of hmm_range_fault().  Mirrors, the validity of ranges and the
+ * invalidations are in mm/hmm_mirror.c.
  *
  * The public API is described in include/linux/hmm.h.
  */
 
 #define pr_fmt(fmt) "hmm: " fmt
 
-#include <linux/debugfs.h>
-#include <linux/hashtable.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
-#include <linux/lockdep.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
@@ -23,85 +22,45 @@
 #include <linux/swapops.h>
 
 #include "internal.h"
+#include "hmm_internal.h"
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/hmm.h>
 
 /*
- * Invalidation protocol
- * =====================
+ * Walk protocol
+ * =============
  *
- * The mirrors of an mm share one mmu_interval_notifier (struct hmm) that
- * covers the whole user address space.  Its sequence count is the only
- * validity state of a snapshot; there is no per-range "valid" flag that an
- * invalidation could clear and later set again.
- *
- *   hmm_vma_get_pfns()/hmm_vma_fault()     (mmap_lock held for read)
- *       range->notifier_seq = mmu_interval_read_begin()
- *       walk the CPU page table, write range->pfns[]
- *   driver lock (the one its sync callback takes)
- *       if (!hmm_vma_range_done(range))     seq moved: drop results, retry
- *       program the device page table
- *   driver unlock
- *
- * The invalidate callback stores the new sequence with mmu_interval_set_seq()
- * before it calls sync_cpu_device_pagetables(), and the driver's sync takes
- * its lock after that store.  So a hmm_vma_range_done() that runs under the
- * driver lock either sees the new sequence, or runs entirely before the sync
- * callback's critical section, in which case the sync tears down whatever
- * the driver just programmed.  In both cases the device never keeps a stale
- * mapping.  An invalidation that starts and ends while a snapshot is being
- * taken still leaves the sequence changed:
- *
- *   CPU 0 (driver)                     CPU 1 (mm)
- *   seq = read_begin()   [seq = S]
- *   walk: page P mapped at A
- *                                      invalidate_range_start(A)
- *                                        set_seq(S + 1), sync() -> unmap A
- *                                      page P freed, A remapped
- *                                      invalidate_range_end(A)
- *   lock
- *   range_done(): S != S + 1 -> false, retry instead of mapping freed P
- *   unlock
- *
- * An invalidation already running when the snapshot begins is covered by
- * mmu_interval_read_begin(), which waits for it to end before it returns
- * the sequence.  Because the notifier covers every address, invalidations
- * of unrelated addresses also fail hmm_vma_range_done(): harmless, the
- * driver just retries.
- *
- * Two phases
- * ----------
- * An update first calls the sync callback of every mirror; a callback may
- * start its device invalidation and hand back a struct hmm_fence instead
- * of waiting.  Only then does the core wait on every fence, so N devices
- * cost about the slowest one, not the sum.  The CPU page table changes
- * after the notifier returns, i.e. after every fence signaled.
- *
- * Blockable rules
- * ---------------
- * When update->blockable is false (OOM reaper), the sync callback runs in a
- * non-blocking section: it may only trylock and returns -EAGAIN when it
- * would have to sleep; a fence that has not signaled yet fails the update
- * the same way, since nothing may wait.  The core puts the fences it holds,
- * skips the remaining mirrors and returns false to the mmu notifier core,
- * which unwinds the invalidation itself (interval notifiers have no end
- * callback).  Deciding inside the interval notifier matters: in 6.1 a plain
- * mmu_notifier failing after the interval notifiers succeeded would leave
- * them "invalidating" for good.  The sequence was already advanced, which only costs
- * snapshots a retry.  A blockable sync must not fail; a failure is reported
- * once and treated as done, since the mm cannot be stopped anyway.
- *
- * Faults
- * ------
  * The page table walk never faults.  When an entry needs a fault the walk
- * records the run of addresses and returns HMM_WALK_FAULT; the fault is
- * taken with handle_mm_fault() outside the page table walk, with the VMA
- * looked up again, and the walk resumes from the first entry it has not
- * written.  Entries before that point hold output, entries at or after it
- * still hold the caller's input.  With block == true the mmap_lock is never
- * dropped; with block == false a fault may drop it, which is reported as
- * -EAGAIN.  -EBUSY always means "invalidated, retry with fresh input".
+ * records a run of entries and returns HMM_WALK_FAULT; the run is faulted
+ * with handle_mm_fault() outside the page table walk, with the VMA looked
+ * up again, and the walk resumes from the first entry it has not written.
+ * Entries before that point hold output, entries at or after it still hold
+ * the caller's input.
+ *
+ * A run is as long as the page table allows: from the entry that needs a
+ * fault, every following entry of the same PMD (or of the same hole, huge
+ * mapping or hugetlb page) that needs the same fault joins it, whatever it
+ * is now: none, present (zero page, copy on write, read-only), swapped out
+ * or in another owner's device memory.  The walk therefore leaves the page
+ * table once per run, not once per page.
+ *
+ * Ranges of a mirror (hmm_vma_get_pfns(), hmm_vma_fault()) are tracked by
+ * mm/hmm_mirror.c while they are walked: before a run is faulted and once
+ * every entry is written, hmm_track_check() publishes how far the walk
+ * got.  The faults of a run invalidate only entries not written yet, so
+ * they cost the driver no retry; an invalidation that reached written
+ * entries sends the walk back to them when their input is not needed, and
+ * fails it with -EBUSY otherwise.
+ *
+ * hmm_range_fault() is validated by its caller's notifier.  Its faults move
+ * that notifier's sequence; it faults every run of the range anyway, and
+ * only then reports -EBUSY if the sequence moved, so a caller that retries
+ * finds everything faulted: one retry for the whole range, not one per run.
+ *
+ * With block == true the mmap_lock is never dropped; with block == false a
+ * fault may drop it, which is reported as -EAGAIN.  -EBUSY always means
+ * "invalidated, retry with fresh input".
  */
 
 /* Private walk results; they never leave this file. */
@@ -111,10 +70,14 @@ enum {
 	HMM_WALK_PTE_MIGRATION,		/* pte level only: wait, then restart */
 };
 
-/* What an entry needs before it can be reported as requested. */
+/*
+ * What an entry needs before it can be reported as requested.
+ * HMM_NEED_WAIT: a migration entry, wait for it and walk again.
+ */
 enum {
 	HMM_NEED_FAULT = BIT(0),
 	HMM_NEED_WRITE = BIT(1),
+	HMM_NEED_WAIT = BIT(2),
 };
 
 /*
@@ -140,9 +103,9 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * struct hmm_vma_walk - state of one page table walk
  * @range: range being filled
  * @last: first address whose entry has not been written yet
+ * @reached: farthest @last of the walk
  * @fault_start: first address of the run to fault (HMM_WALK_FAULT)
  * @fault_end: end of the run to fault (exclusive)
- * @fault_need: HMM_NEED_* bits for the run
  * @f_valid: encoding of HMM_PFN_VALID
  * @f_write: encoding of HMM_PFN_WRITE
  * @f_devpriv: encoding of HMM_PFN_DEVICE_PRIVATE
@@ -151,6 +114,7 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
  * @v_special: encoding of HMM_PFN_SPECIAL
  * @req_mask: &hmm_range.pfn_flags_mask
  * @req_default: &hmm_range.default_flags
+ * @fault_need: HMM_NEED_* bits of the run
  * @pfn_shift: &hmm_range.pfn_shift
  * @may_fault: some entry may request a fault
  * @sparse: HMM_RANGE_SPARSE_HUGE: one entry per huge mapping
@@ -165,6 +129,7 @@ static const u64 hmm_fixed_values[HMM_PFN_VALUE_MAX] = {
 struct hmm_vma_walk {
 	struct hmm_range	*range;
 	unsigned long		last;
+	unsigned long		reached;
 	unsigned long		fault_start;
 	unsigned long		fault_end;
 	u64			f_valid;
@@ -184,491 +149,6 @@ struct hmm_vma_walk {
 	unsigned int		retries;
 	unsigned int		faults;
 };
-
-/* ------------------------------------------------------------------------
- * Statistics, in debugfs as hmm/stats
- */
-
-/*
- * The walk counters follow the HMM_TRACE_* kinds and the invalidation
- * counters follow enum hmm_update_event, so both are indexed by adding.
- */
-enum hmm_stat_item {
-	HMM_STAT_SNAPSHOTS,		/* + HMM_TRACE_SNAPSHOT */
-	HMM_STAT_FAULTS,		/* + HMM_TRACE_FAULT */
-	HMM_STAT_FAULTS_UNLOCKABLE,	/* + HMM_TRACE_FAULT_UNLOCKABLE */
-	HMM_STAT_RANGE_FAULTS,		/* + HMM_TRACE_RANGE_FAULT */
-	HMM_STAT_FAULT_RUNS,
-	HMM_STAT_RETRIES,
-	HMM_STAT_EBUSY,
-	HMM_STAT_EAGAIN,
-	HMM_STAT_INV_INVALIDATE,	/* + enum hmm_update_event */
-	HMM_STAT_INV_UNMAP,
-	HMM_STAT_INV_CLEAR,
-	HMM_STAT_INV_PROTECTION,
-	HMM_STAT_INV_SOFT_DIRTY,
-	HMM_STAT_INV_RELEASE,
-	HMM_STAT_INV_MIGRATE,
-	HMM_STAT_INV_EXCLUSIVE,
-	HMM_STAT_INV_NONBLOCK,
-	HMM_STAT_INV_NONBLOCK_EAGAIN,
-	HMM_STAT_FENCES,
-	HMM_STAT_FENCE_EAGAIN,
-	HMM_STAT_NR
-};
-
-static const char * const hmm_stat_names[HMM_STAT_NR] = {
-	[HMM_STAT_SNAPSHOTS]		= "snapshots",
-	[HMM_STAT_FAULTS]		= "faults",
-	[HMM_STAT_FAULTS_UNLOCKABLE]	= "faults_unlockable",
-	[HMM_STAT_RANGE_FAULTS]		= "range_faults",
-	[HMM_STAT_FAULT_RUNS]		= "fault_runs",
-	[HMM_STAT_RETRIES]		= "retries",
-	[HMM_STAT_EBUSY]		= "ebusy",
-	[HMM_STAT_EAGAIN]		= "eagain",
-	[HMM_STAT_INV_INVALIDATE]	= "inv_invalidate",
-	[HMM_STAT_INV_UNMAP]		= "inv_unmap",
-	[HMM_STAT_INV_CLEAR]		= "inv_clear",
-	[HMM_STAT_INV_PROTECTION]	= "inv_protection",
-	[HMM_STAT_INV_SOFT_DIRTY]	= "inv_soft_dirty",
-	[HMM_STAT_INV_RELEASE]		= "inv_release",
-	[HMM_STAT_INV_MIGRATE]		= "inv_migrate",
-	[HMM_STAT_INV_EXCLUSIVE]	= "inv_exclusive",
-	[HMM_STAT_INV_NONBLOCK]		= "inv_nonblock",
-	[HMM_STAT_INV_NONBLOCK_EAGAIN]	= "inv_nonblock_eagain",
-	[HMM_STAT_FENCES]		= "fences",
-	[HMM_STAT_FENCE_EAGAIN]		= "fence_eagain",
-};
-
-static_assert(HMM_STAT_FAULTS ==
-	      HMM_STAT_SNAPSHOTS + HMM_TRACE_FAULT);
-static_assert(HMM_STAT_FAULTS_UNLOCKABLE ==
-	      HMM_STAT_SNAPSHOTS + HMM_TRACE_FAULT_UNLOCKABLE);
-static_assert(HMM_STAT_RANGE_FAULTS ==
-	      HMM_STAT_SNAPSHOTS + HMM_TRACE_RANGE_FAULT);
-static_assert(HMM_STAT_INV_EXCLUSIVE ==
-	      HMM_STAT_INV_INVALIDATE + HMM_UPDATE_EXCLUSIVE);
-
-/* Per-CPU so that counting never bounces a cache line between walkers. */
-struct hmm_stats {
-	unsigned long	count[HMM_STAT_NR];
-};
-
-static DEFINE_PER_CPU(struct hmm_stats, hmm_stats);
-
-static inline void hmm_stat_add(enum hmm_stat_item item, unsigned long n)
-{
-	this_cpu_add(hmm_stats.count[item], n);
-}
-
-static inline void hmm_stat_inc(enum hmm_stat_item item)
-{
-	this_cpu_inc(hmm_stats.count[item]);
-}
-
-#ifdef CONFIG_DEBUG_FS
-static int hmm_stats_show(struct seq_file *m, void *unused)
-{
-	unsigned long sum;
-	int item, cpu;
-
-	for (item = 0; item < HMM_STAT_NR; item++) {
-		sum = 0;
-		for_each_possible_cpu(cpu)
-			sum += per_cpu(hmm_stats.count[item], cpu);
-		seq_printf(m, "%s %lu\n", hmm_stat_names[item], sum);
-	}
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(hmm_stats);
-
-static int __init hmm_debugfs_init(void)
-{
-	struct dentry *dir = debugfs_create_dir("hmm", NULL);
-
-	debugfs_create_file("stats", 0444, dir, NULL, &hmm_stats_fops);
-	return 0;
-}
-late_initcall(hmm_debugfs_init);
-#endif /* CONFIG_DEBUG_FS */
-
-/* ------------------------------------------------------------------------
- * Mirror registration and invalidation
- */
-
-/**
- * struct hmm - the mirrors of one mm
- * @notifier: interval notifier covering the whole user address space; its
- *	sequence count is the validity state of every snapshot of every
- *	mirror of @mm.
- * @mm: the mm, pinned (mmgrab()) by @notifier.
- * @mirrors_sem: protects @mirrors; held for read while the callbacks run,
- *	so taking it for write waits for them.
- * @mirrors: registered mirrors, in registration order.
- * @node: entry in hmm_table.
- *
- * Created by the first hmm_mirror_register() on an mm, freed by the last
- * hmm_mirror_unregister().  One notifier for every mirror lets an update
- * start the invalidation of every device before it waits for any of them.
- */
-struct hmm {
-	struct mmu_interval_notifier	notifier;
-	struct mm_struct		*mm;
-	struct rw_semaphore		mirrors_sem;
-	struct list_head		mirrors;
-	struct hlist_node		node;
-};
-
-/*
- * mm -> struct hmm.  Only registration and unregistration look it up, so
- * one mutex is enough.  Lock order: mmap_lock, hmm_table_lock, mirrors_sem.
- */
-static DEFINE_MUTEX(hmm_table_lock);
-static DEFINE_HASHTABLE(hmm_table, 6);
-
-/*
- * Models "running a mirror callback".  hmm_mirror_unregister() waits for
- * callbacks to finish, so calling it from a callback, or while holding a
- * lock that a callback takes, deadlocks; this map lets lockdep say so.
- */
-#ifdef CONFIG_LOCKDEP
-static struct lockdep_map hmm_mirror_callback_map = {
-	.name = "hmm_mirror_callback"
-};
-#endif
-
-/* Start and length of the interval notifier of an mm: every address. */
-#define HMM_MIRROR_START	0UL
-#define HMM_MIRROR_LENGTH	(ULONG_MAX & PAGE_MASK)
-
-static enum hmm_update_event hmm_update_event(enum mmu_notifier_event event)
-{
-	switch (event) {
-	case MMU_NOTIFY_UNMAP:
-		return HMM_UPDATE_UNMAP;
-	case MMU_NOTIFY_CLEAR:
-		return HMM_UPDATE_CLEAR;
-	case MMU_NOTIFY_PROTECTION_VMA:
-	case MMU_NOTIFY_PROTECTION_PAGE:
-		return HMM_UPDATE_PROTECTION;
-	case MMU_NOTIFY_SOFT_DIRTY:
-		return HMM_UPDATE_SOFT_DIRTY;
-	case MMU_NOTIFY_RELEASE:
-		return HMM_UPDATE_RELEASE;
-	case MMU_NOTIFY_MIGRATE:
-		return HMM_UPDATE_MIGRATE;
-	case MMU_NOTIFY_EXCLUSIVE:
-		return HMM_UPDATE_EXCLUSIVE;
-	}
-	return HMM_UPDATE_INVALIDATE;
-}
-
-/*
- * Phase one for one mirror: forward the update.  Returns 0 or -EAGAIN;
- * a fence the mirror handed back is pushed on @fences.
- */
-static int hmm_mirror_start(struct hmm_mirror *mirror,
-			    const struct hmm_update *base,
-			    struct hmm_fence **fences)
-{
-	struct hmm_update update = *base;
-	int ret;
-
-	if (update.event == HMM_UPDATE_RELEASE && mirror->ops->release) {
-		/* exit_mmap() sends this once; only the mirror may repeat. */
-		if (mirror->released)
-			return 0;
-		mirror->released = true;
-		lock_map_acquire(&hmm_mirror_callback_map);
-		mirror->ops->release(mirror);
-		lock_map_release(&hmm_mirror_callback_map);
-		return 0;
-	}
-
-	lock_map_acquire(&hmm_mirror_callback_map);
-	ret = mirror->ops->sync_cpu_device_pagetables(mirror, &update);
-	lock_map_release(&hmm_mirror_callback_map);
-
-	/* A fence comes with success only; drop one given with an error. */
-	if (update.fence && WARN_ON_ONCE(ret)) {
-		update.fence->ops->put(update.fence);
-		update.fence = NULL;
-	}
-	if (update.fence) {
-		if (!update.blockable &&
-		    !update.fence->ops->signaled(update.fence)) {
-			/* Waiting is not allowed: the whole update fails. */
-			update.fence->ops->put(update.fence);
-			hmm_stat_inc(HMM_STAT_FENCE_EAGAIN);
-			return -EAGAIN;
-		}
-		update.fence->next = *fences;
-		*fences = update.fence;
-		return 0;
-	}
-	if (likely(!ret))
-		return 0;
-
-	if (!update.blockable) {
-		/* Only -EAGAIN is allowed here, anything else is a bug. */
-		WARN_ON_ONCE(ret != -EAGAIN);
-		return -EAGAIN;
-	}
-
-	/* Nothing can stop a blockable invalidation; treat it as done. */
-	WARN_ONCE(1, "blockable sync_cpu_device_pagetables() failed: %d\n",
-		  ret);
-	return 0;
-}
-
-/*
- * Phase two: wait for (only when @wait) and release every fence.  A
- * non-blockable update only holds signaled fences, so nothing sleeps.
- */
-static unsigned int hmm_fences_finish(struct hmm_fence *fences, bool wait)
-{
-	unsigned int count = 0;
-	struct hmm_fence *fence;
-
-	while (fences) {
-		fence = fences;
-		fences = fence->next;
-		fence->next = NULL;
-		if (wait)
-			fence->ops->wait(fence);
-		fence->ops->put(fence);
-		count++;
-	}
-	return count;
-}
-
-static bool hmm_invalidate(struct mmu_interval_notifier *mni,
-			   const struct mmu_notifier_range *nrange,
-			   unsigned long cur_seq)
-{
-	struct hmm *hmm = container_of(mni, struct hmm, notifier);
-	const struct hmm_update base = {
-		.start = nrange->start,
-		.end = nrange->end,
-		.event = hmm_update_event(nrange->event),
-		.blockable = mmu_notifier_range_blockable(nrange),
-		.owner = nrange->owner,
-	};
-	struct hmm_fence *fences = NULL;
-	struct hmm_mirror *mirror;
-	unsigned int mirrors = 0, nfences;
-	u64 t0 = ktime_get_ns();
-	int ret = 0;
-
-	/*
-	 * Invalidate every snapshot first: the driver's sync callback takes
-	 * the lock hmm_vma_range_done() runs under only after this store.
-	 */
-	mmu_interval_set_seq(mni, cur_seq);
-
-	if (base.blockable)
-		down_read(&hmm->mirrors_sem);
-	else if (!down_read_trylock(&hmm->mirrors_sem))
-		ret = -EAGAIN;
-
-	if (!ret) {
-		/* Phase one: every device starts invalidating. */
-		list_for_each_entry(mirror, &hmm->mirrors, list) {
-			mirrors++;
-			ret = hmm_mirror_start(mirror, &base, &fences);
-			if (ret)
-				break;
-		}
-		/* Phase two: wait for all of them at once. */
-		nfences = hmm_fences_finish(fences, base.blockable);
-		up_read(&hmm->mirrors_sem);
-		hmm_stat_add(HMM_STAT_FENCES, nfences);
-	}
-
-	hmm_stat_inc(HMM_STAT_INV_INVALIDATE + base.event);
-	if (!base.blockable)
-		hmm_stat_inc(ret ? HMM_STAT_INV_NONBLOCK_EAGAIN :
-			     HMM_STAT_INV_NONBLOCK);
-	trace_hmm_invalidate(hmm->mm, &base, mirrors, ktime_get_ns() - t0,
-			     ret);
-	return !ret;
-}
-
-static const struct mmu_interval_notifier_ops hmm_notifier_ops = {
-	.invalidate = hmm_invalidate,
-};
-
-static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
-{
-	if (WARN_ON_ONCE(!mm || !mirror->ops ||
-			 !mirror->ops->sync_cpu_device_pagetables))
-		return -EINVAL;
-	/* Registered twice: the mirror is live, do not touch it. */
-	if (WARN_ON_ONCE(mirror->mm))
-		return -EBUSY;
-	return 0;
-}
-
-static struct hmm *hmm_lookup(struct mm_struct *mm)
-{
-	struct hmm *hmm;
-
-	lockdep_assert_held(&hmm_table_lock);
-	hash_for_each_possible(hmm_table, hmm, node, (unsigned long)mm)
-		if (hmm->mm == mm)
-			return hmm;
-	return NULL;
-}
-
-/* The struct hmm of @mm, created if needed.  mmap_lock held for write. */
-static struct hmm *hmm_get_locked(struct mm_struct *mm)
-{
-	struct hmm *hmm;
-	int ret;
-
-	lockdep_assert_held(&hmm_table_lock);
-	hmm = hmm_lookup(mm);
-	if (hmm)
-		return hmm;
-
-	hmm = kzalloc(sizeof(*hmm), GFP_KERNEL);
-	if (!hmm)
-		return ERR_PTR(-ENOMEM);
-	hmm->mm = mm;
-	init_rwsem(&hmm->mirrors_sem);
-	INIT_LIST_HEAD(&hmm->mirrors);
-	ret = mmu_interval_notifier_insert_locked(&hmm->notifier, mm,
-						  HMM_MIRROR_START,
-						  HMM_MIRROR_LENGTH,
-						  &hmm_notifier_ops);
-	if (ret) {
-		kfree(hmm);
-		return ERR_PTR(ret);
-	}
-	hash_add(hmm_table, &hmm->node, (unsigned long)mm);
-	return hmm;
-}
-
-/**
- * hmm_mirror_register_locked() - hmm_mirror_register() under the mmap_lock
- * @mirror: zeroed mirror with &hmm_mirror.ops set
- * @mm: address space to mirror, with a reference on its users
- *
- * Context: Process context, mmap_lock of @mm held for write.
- *
- * Return: as hmm_mirror_register(), except that -EINTR cannot happen.
- */
-int hmm_mirror_register_locked(struct hmm_mirror *mirror,
-			       struct mm_struct *mm)
-{
-	struct hmm *hmm;
-	int ret;
-
-	ret = hmm_mirror_check(mirror, mm);
-	if (ret)
-		return ret;
-	mmap_assert_write_locked(mm);
-
-	mutex_lock(&hmm_table_lock);
-	hmm = hmm_get_locked(mm);
-	if (IS_ERR(hmm)) {
-		mutex_unlock(&hmm_table_lock);
-		return PTR_ERR(hmm);
-	}
-	/* Set before the mirror is live: callbacks may look at them. */
-	mirror->released = false;
-	mirror->mm = mm;
-	mirror->hmm = hmm;
-	down_write(&hmm->mirrors_sem);
-	list_add_tail(&mirror->list, &hmm->mirrors);
-	up_write(&hmm->mirrors_sem);
-	mutex_unlock(&hmm_table_lock);
-	return 0;
-}
-EXPORT_SYMBOL_GPL(hmm_mirror_register_locked);
-
-/**
- * hmm_mirror_register() - start mirroring an address space
- * @mirror: zeroed mirror with &hmm_mirror.ops set
- * @mm: address space to mirror; the caller holds a reference on its users
- *	(mmget(), or @mm is current->mm)
- *
- * Once this returns, &hmm_mirror_ops.sync_cpu_device_pagetables is called
- * before any change of the CPU page table of @mm, and
- * &hmm_mirror_ops.release when @mm is torn down.  The mirror pins the
- * mm_struct (not its address space) until hmm_mirror_unregister().  Every
- * mirror of an mm is called for each update before the core waits for the
- * fences any of them returned.
- *
- * Context: Process context.  Takes the mmap_lock of @mm for write, so the
- * caller must not hold it; see hmm_mirror_register_locked().
- *
- * Return:
- * * 0 - the mirror is registered.
- * * -EINVAL - @mm is NULL or the mirror has no sync callback.
- * * -EBUSY - the mirror is already registered.
- * * -ENOMEM - out of memory.
- * * -EINTR - a fatal signal arrived while waiting for the mmap_lock.
- */
-int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm)
-{
-	int ret;
-
-	ret = hmm_mirror_check(mirror, mm);
-	if (ret)
-		return ret;
-	if (mmap_write_lock_killable(mm))
-		return -EINTR;
-	ret = hmm_mirror_register_locked(mirror, mm);
-	mmap_write_unlock(mm);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(hmm_mirror_register);
-
-/**
- * hmm_mirror_unregister() - stop mirroring an address space
- * @mirror: mirror registered with hmm_mirror_register()
- *
- * This is a barrier: when it returns, no callback of this mirror is running
- * and none will run again, including a release() racing with exit_mmap().
- * It may be called before or after the mm exited.  Unregistering a mirror
- * that is not registered is reported once and ignored.
- *
- * Context: Process context, may sleep.  Must not be called from a mirror
- * callback nor with a lock held that a mirror callback takes.
- */
-void hmm_mirror_unregister(struct hmm_mirror *mirror)
-{
-	struct hmm *hmm = mirror->hmm;
-	bool last;
-
-	might_sleep();
-
-	if (WARN_ON_ONCE(!mirror->mm))
-		return;
-
-	lock_map_acquire(&hmm_mirror_callback_map);
-	lock_map_release(&hmm_mirror_callback_map);
-
-	mutex_lock(&hmm_table_lock);
-	/* Waits for the callbacks in flight, which hold it for read. */
-	down_write(&hmm->mirrors_sem);
-	list_del(&mirror->list);
-	last = list_empty(&hmm->mirrors);
-	up_write(&hmm->mirrors_sem);
-	if (last)
-		hash_del(&hmm->node);
-	mutex_unlock(&hmm_table_lock);
-
-	mirror->hmm = NULL;
-	mirror->mm = NULL;
-	if (!last)
-		return;
-	/* Unreachable now; waits for a callback in flight, unpins the mm. */
-	mmu_interval_notifier_remove(&hmm->notifier);
-	kfree(hmm);
-}
-EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
 
 /* ------------------------------------------------------------------------
  * Entry access in the range's encoding
@@ -790,18 +270,37 @@ static inline unsigned int hmm_need(const struct hmm_vma_walk *hw, u64 req,
 	return 0;
 }
 
-/* Does any entry of [addr, end) request a fault at all? */
-static bool hmm_wants_fault(const struct hmm_vma_walk *hw, unsigned long addr,
-			    unsigned long end)
+/* First address of [addr, end) whose entry requests a fault, or @end. */
+static unsigned long hmm_first_request(const struct hmm_vma_walk *hw,
+				       unsigned long addr, unsigned long end)
 {
 	unsigned long i = hmm_index(hw->range, addr);
 
 	if (!hw->may_fault)
-		return false;
+		return end;
 	for (; addr < end; addr += PAGE_SIZE, i++)
 		if (hmm_entry_request(hw, i) & hw->f_valid)
-			return true;
-	return false;
+			return addr;
+	return end;
+}
+
+static bool hmm_wants_fault(const struct hmm_vma_walk *hw, unsigned long addr,
+			    unsigned long end)
+{
+	return hmm_first_request(hw, addr, end) < end;
+}
+
+/*
+ * The entry at @addr cannot be made what it requests.  In the driver's
+ * encoding the entry says so (values[HMM_PFN_ERROR]), so that the caller
+ * knows which page failed; hmm_range_fault() leaves its entries alone, as
+ * it always did.
+ */
+static int hmm_fail(struct hmm_vma_walk *hw, unsigned long addr, int err)
+{
+	if (!hw->fixed)
+		hmm_entry_set(hw, hmm_index(hw->range, addr), hw->v_error);
+	return err;
 }
 
 static u64 hmm_order_flags(const struct hmm_vma_walk *hw, u64 cpu,
@@ -825,9 +324,9 @@ static int hmm_record_fault(struct mm_walk *walk, unsigned long addr,
 	struct vm_area_struct *vma = walk->vma;
 
 	if (!vma)
-		return -EFAULT;
+		return hmm_fail(hw, addr, -EFAULT);
 	if ((need & HMM_NEED_WRITE) && !(vma->vm_flags & VM_WRITE))
-		return -EPERM;
+		return hmm_fail(hw, addr, -EPERM);
 
 	hw->fault_start = addr;
 	hw->fault_end = addr + PAGE_SIZE;
@@ -879,9 +378,10 @@ static int hmm_chunk_error(struct mm_walk *walk, unsigned long addr,
 			   unsigned long end)
 {
 	struct hmm_vma_walk *hw = walk->private;
+	unsigned long first = hmm_first_request(hw, addr, end);
 
-	if (hmm_wants_fault(hw, addr, end))
-		return -EFAULT;
+	if (first < end)
+		return hmm_fail(hw, first, -EFAULT);
 	hmm_fill(hw, addr, end, hw->v_error);
 	return 0;
 }
@@ -953,92 +453,99 @@ static int hmm_vma_handle_pmd(struct mm_walk *walk, unsigned long addr,
 #endif /* CONFIG_TRANSPARENT_HUGEPAGE */
 
 /*
- * The pte at @addr is none and needs @need: fault it together with the
- * following none ptes of this page table that need the same.
+ * What the CPU offers at a device private entry of the range's owner:
+ * valid, device private, writable or not.  0 for any other swap entry.
  */
-static int hmm_fault_none_ptes(struct mm_walk *walk, unsigned long addr,
-			       unsigned long end, pte_t *ptep,
-			       unsigned int need)
+static u64 hmm_own_device_private(const struct hmm_vma_walk *hw,
+				  swp_entry_t entry)
 {
-	struct hmm_vma_walk *hw = walk->private;
-	unsigned long i = hmm_index(hw->range, addr);
-	int ret;
+	u64 cpu;
 
-	ret = hmm_record_fault(walk, addr, need);
-	if (ret != HMM_WALK_FAULT)
-		return ret;
-	hw->last = addr;
-
-	for (addr += PAGE_SIZE, i++, ptep++; addr < end;
-	     addr += PAGE_SIZE, i++, ptep++) {
-		if (!pte_none_mostly(ptep_get(ptep)) ||
-		    hmm_need(hw, hmm_entry_request(hw, i), 0) != need)
-			break;
-		hw->fault_end = addr + PAGE_SIZE;
-	}
-	return HMM_WALK_FAULT;
-}
-
-/* A single pte that needs a fault; entries before @addr are written. */
-static int hmm_fault_pte(struct mm_walk *walk, unsigned long addr,
-			 unsigned int need)
-{
-	struct hmm_vma_walk *hw = walk->private;
-
-	hw->last = addr;
-	return hmm_record_fault(walk, addr, need);
-}
-
-static int hmm_vma_handle_swap(struct mm_walk *walk, unsigned long addr,
-			       pte_t pte, u64 req)
-{
-	struct hmm_vma_walk *hw = walk->private;
-	struct hmm_range *range = hw->range;
-	unsigned long i = hmm_index(range, addr);
-	swp_entry_t entry = pte_to_swp_entry(pte);
-	unsigned int need;
-
-	/* Device private memory of the caller is reported, not faulted. */
-	if (is_device_private_entry(entry) &&
-	    pfn_swap_entry_to_page(entry)->pgmap->owner ==
-	    range->dev_private_owner) {
-		u64 cpu = hw->f_valid | hw->f_devpriv;
-
-		if (is_writable_device_private_entry(entry))
-			cpu |= hw->f_write;
-		/*
-		 * hmm_range_fault() always reported these pages; other users
-		 * get what they requested (write access, migration back).
-		 */
-		need = hw->fixed ? 0 : hmm_need(hw, req, cpu);
-		if (need)
-			return hmm_fault_pte(walk, addr, need);
-		hmm_entry_set(hw, i, ((u64)swp_offset_pfn(entry) <<
-				      hw->pfn_shift) | cpu);
+	if (!is_device_private_entry(entry) ||
+	    pfn_swap_entry_to_page(entry)->pgmap->owner !=
+	    hw->range->dev_private_owner)
 		return 0;
+	cpu = hw->f_valid | hw->f_devpriv;
+	if (is_writable_device_private_entry(entry))
+		cpu |= hw->f_write;
+	return cpu;
+}
+
+/*
+ * What @pte needs to satisfy request @req: HMM_NEED_* bits, 0 if it can be
+ * reported as it is, -EFAULT if it cannot be made valid.  It does not look
+ * at whether a present page has a struct page; hmm_vma_handle_pte() does,
+ * for entries that need nothing.
+ */
+static int hmm_pte_need(const struct hmm_vma_walk *hw, pte_t pte, u64 req)
+{
+	swp_entry_t entry;
+	unsigned int need;
+	u64 cpu;
+
+	if (pte_none_mostly(pte))
+		return hmm_need(hw, req, 0);
+
+	if (pte_present(pte)) {
+		/* NUMA hinting ptes are not accessible until faulted. */
+		cpu = 0;
+		if (!pte_protnone(pte))
+			cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
+		return hmm_need(hw, req, cpu);
+	}
+
+	entry = pte_to_swp_entry(pte);
+	cpu = hmm_own_device_private(hw, entry);
+	if (cpu) {
+		/*
+		 * Device private memory of the caller is reported, never
+		 * faulted, by hmm_range_fault(); other users get what they
+		 * requested (write access, migration back).
+		 */
+		return hw->fixed ? 0 : hmm_need(hw, req, cpu);
 	}
 
 	need = hmm_need(hw, req, 0);
-	if (!need) {
-		hmm_entry_set(hw, i, hw->v_none);
+	if (!need)
 		return 0;
-	}
-
-	if (is_migration_entry(entry)) {
-		hw->last = addr;
-		return HMM_WALK_PTE_MIGRATION;
-	}
-
+	if (is_migration_entry(entry))
+		return HMM_NEED_WAIT;
 	/*
 	 * Swapped out pages, device private pages of another owner and
 	 * device exclusive entries all come back with a CPU fault.
 	 */
 	if (!non_swap_entry(entry) || is_device_private_entry(entry) ||
 	    is_device_exclusive_entry(entry))
-		return hmm_fault_pte(walk, addr, need);
-
+		return need;
 	/* Poisoned pages and other entries cannot be made valid. */
 	return -EFAULT;
+}
+
+/*
+ * The pte at @addr needs @need: record it, and every following pte of this
+ * page table up to @end that needs the same, as one run to fault.  Entries
+ * before @addr are written.
+ */
+static int hmm_fault_ptes(struct mm_walk *walk, unsigned long addr,
+			  unsigned long end, pte_t *ptep, unsigned int need)
+{
+	struct hmm_vma_walk *hw = walk->private;
+	unsigned long i = hmm_index(hw->range, addr);
+	int ret;
+
+	hw->last = addr;
+	ret = hmm_record_fault(walk, addr, need);
+	if (ret != HMM_WALK_FAULT)
+		return ret;
+
+	for (addr += PAGE_SIZE, i++, ptep++; addr < end;
+	     addr += PAGE_SIZE, i++, ptep++) {
+		if (hmm_pte_need(hw, ptep_get(ptep),
+				 hmm_entry_request(hw, i)) != need)
+			break;
+		hw->fault_end = addr + PAGE_SIZE;
+	}
+	return HMM_WALK_FAULT;
 }
 
 static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
@@ -1048,28 +555,32 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	unsigned long i = hmm_index(hw->range, addr);
 	pte_t pte = ptep_get(ptep);
 	u64 req = hmm_entry_request(hw, i);
-	unsigned int need;
-	u64 cpu = 0;
+	int need;
+	u64 cpu;
 
-	if (pte_none_mostly(pte)) {
-		need = hmm_need(hw, req, 0);
-		if (need)
-			return hmm_fault_none_ptes(walk, addr, end, ptep, need);
-		hmm_entry_set(hw, i, hw->v_none);
+	need = hmm_pte_need(hw, pte, req);
+	if (need < 0)
+		return hmm_fail(hw, addr, need);
+	if (need & HMM_NEED_WAIT) {
+		hw->last = addr;
+		return HMM_WALK_PTE_MIGRATION;
+	}
+	if (need)
+		return hmm_fault_ptes(walk, addr, end, ptep, need);
+
+	if (!pte_present(pte)) {
+		cpu = pte_none_mostly(pte) ? 0 :
+		      hmm_own_device_private(hw, pte_to_swp_entry(pte));
+		if (!cpu) {
+			hmm_entry_set(hw, i, hw->v_none);
+			return 0;
+		}
+		hmm_entry_set(hw, i, ((u64)swp_offset_pfn(pte_to_swp_entry(pte))
+				      << hw->pfn_shift) | cpu);
 		return 0;
 	}
 
-	if (!pte_present(pte))
-		return hmm_vma_handle_swap(walk, addr, pte, req);
-
-	/* NUMA hinting ptes are not accessible until faulted. */
-	if (!pte_protnone(pte))
-		cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
-
-	need = hmm_need(hw, req, cpu);
-	if (need)
-		return hmm_fault_pte(walk, addr, need);
-	if (!cpu) {
+	if (pte_protnone(pte)) {
 		hmm_entry_set(hw, i, hw->v_none);
 		return 0;
 	}
@@ -1082,11 +593,12 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	if (!vm_normal_page(walk->vma, addr, pte) && !pte_devmap(pte) &&
 	    !is_zero_pfn(pte_pfn(pte))) {
 		if (req & hw->f_valid)
-			return -EFAULT;
+			return hmm_fail(hw, addr, -EFAULT);
 		hmm_entry_set(hw, i, hw->v_special);
 		return 0;
 	}
 
+	cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
 	hmm_entry_set(hw, i, ((u64)pte_pfn(pte) << hw->pfn_shift) | cpu);
 	return 0;
 }
@@ -1487,7 +999,7 @@ static int hmm_fault_run(struct hmm_vma_walk *hw, struct mm_struct *mm,
 
 	vma = vma_lookup(mm, hw->fault_start);
 	if (!vma)
-		return -EFAULT;
+		return hmm_fail(hw, hw->fault_start, -EFAULT);
 
 	for (addr = hw->fault_start; addr < hw->fault_end;
 	     addr += PAGE_SIZE) {
@@ -1499,7 +1011,7 @@ static int hmm_fault_run(struct hmm_vma_walk *hw, struct mm_struct *mm,
 		if (fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))
 			return -EAGAIN;
 		if (fault & VM_FAULT_ERROR)
-			return -EFAULT;
+			return hmm_fail(hw, addr, -EFAULT);
 		ret = hmm_check_signal(hw);
 		if (ret)
 			return ret;
@@ -1508,43 +1020,51 @@ static int hmm_fault_run(struct hmm_vma_walk *hw, struct mm_struct *mm,
 }
 
 /*
- * Walk the range until every entry is written.  @own_seq: the walk took
- * range->notifier_seq itself and may take a new one while no entry has
- * been written yet; otherwise an invalidation is the caller's to handle.
+ * Walk the range until every entry is written; see the walk protocol.  A
+ * range of a mirror goes through hmm_track_check() before each fault run
+ * and once it is complete, and may be sent back to entries it wrote.
  */
 static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
-			  bool own_seq, bool block)
+			  bool block)
 {
 	struct hmm_range *range = hw->range;
-	unsigned long prev_pos = range->start;
+	unsigned long prev = range->start;
 	unsigned int stalls = 0;
 	unsigned long pos;
 	int ret;
 
 	hw->last = range->start;
 	for (;;) {
-		if (mmu_interval_check_retry(range->notifier,
-					     range->notifier_seq)) {
-			/* A snapshot has no input to lose: start over. */
-			if (own_seq && !hw->may_fault)
-				hw->last = range->start;
-			if (!own_seq || hw->last != range->start ||
-			    ++stalls > HMM_WALK_MAX_STALLS)
-				return -EBUSY;
-			range->notifier_seq =
-				mmu_interval_read_begin(range->notifier);
-			hw->retries++;
-			continue;
+		if (!hw->fixed) {
+			pos = hw->last;
+			ret = hmm_track_check(range, &pos);
+			if (ret)
+				return ret;
+			if (pos < hw->last) {
+				/* Sent back: no progress until it gets past. */
+				hw->last = pos;
+				hw->retries++;
+				if (++stalls > HMM_WALK_MAX_STALLS)
+					return -EBUSY;
+			}
 		}
+		if (hw->last >= range->end)
+			break;
 
 		ret = hmm_walk_vmas(hw, mm, hw->last, range->end);
-		if (ret <= 0)
+		if (ret < 0)
 			return ret;
+		if (!ret) {
+			hw->last = range->end;
+			hw->reached = range->end;
+			continue;
+		}
+		hw->reached = max(hw->reached, hw->last);
 
 		/* Give up on a position that keeps needing a restart. */
 		pos = ret == HMM_WALK_FAULT ? hw->fault_start : hw->last;
-		if (pos > prev_pos) {
-			prev_pos = pos;
+		if (pos > prev) {
+			prev = pos;
 			stalls = 0;
 		} else if (++stalls > HMM_WALK_MAX_STALLS) {
 			return -EBUSY;
@@ -1556,11 +1076,38 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			hw->retries++;
 			continue;
 		}
+
+		if (!hw->fixed) {
+			/*
+			 * Publish what is written before faulting, so that the
+			 * run's own invalidations only concern entries ahead.
+			 */
+			pos = hw->last;
+			ret = hmm_track_check(range, &pos);
+			if (ret)
+				return ret;
+			if (pos < hw->last) {
+				hw->last = pos;
+				hw->retries++;
+				continue;
+			}
+		}
 		hw->faults++;
 		ret = hmm_fault_run(hw, mm, block);
 		if (ret)
 			return ret;
 	}
+
+	/*
+	 * hmm_range_fault(): once everything is faulted, tell the caller if
+	 * its sequence moved meanwhile (a copy on write fault moves it).  A
+	 * walk that faulted nothing leaves that check to the caller, as the
+	 * walk always did.
+	 */
+	if (hw->fixed && hw->faults &&
+	    mmu_interval_check_retry(range->notifier, range->notifier_seq))
+		return -EBUSY;
+	return 0;
 }
 
 /* Which entries may ask for a fault, from the range's request fields. */
@@ -1580,7 +1127,9 @@ static void hmm_walk_requests(struct hmm_vma_walk *hw, bool may_fault)
 /*
  * Walk @range: hmm_walk_range() on a fresh walk state, with statistics and
  * trace events.  A fixed-format walk (hmm_range_fault()) leaves validity to
- * its caller; the others own their notifier sequence.
+ * its caller; the others are tracked from start to end, and stay listed
+ * on success until hmm_vma_range_done().  @info, if not NULL, gets what the
+ * walk did.
  *
  * Every field of the state is named in its initializer, zeros included: the
  * compiler then stores the fields one by one.  With a partial initializer,
@@ -1589,11 +1138,12 @@ static void hmm_walk_requests(struct hmm_vma_walk *hw, bool may_fault)
  */
 static int hmm_walk_counted(struct hmm_range *range, struct mm_struct *mm,
 			    bool may_fault, bool fixed, bool block,
-			    unsigned int kind)
+			    unsigned int kind, struct hmm_walk_info *info)
 {
 	struct hmm_vma_walk hw = {
 		.range		= range,
 		.last		= range->start,
+		.reached	= range->start,
 		.fault_start	= 0,
 		.fault_end	= 0,
 		.f_valid	= range->flags[HMM_PFN_VALID],
@@ -1617,7 +1167,21 @@ static int hmm_walk_counted(struct hmm_range *range, struct mm_struct *mm,
 
 	hmm_walk_requests(&hw, may_fault);
 	trace_hmm_walk_start(mm, range->start, range->end, kind);
-	ret = hmm_walk_range(&hw, mm, !fixed, block);
+	if (!fixed) {
+		/* Entries may be written again if their input is not needed. */
+		ret = hmm_track_begin(range, true, !hw.may_fault ||
+				      (!hw.per_entry && !hw.req_mask));
+		if (ret)
+			goto out;
+	}
+	ret = hmm_walk_range(&hw, mm, block);
+	if (ret && !fixed)
+		hmm_track_abort(range);
+	if (info) {
+		info->faults = hw.faults;
+		info->reached = hw.reached;
+	}
+out:
 	hmm_stat_inc(HMM_STAT_SNAPSHOTS + kind);
 	hmm_stat_add(HMM_STAT_RETRIES, hw.retries);
 	hmm_stat_add(HMM_STAT_FAULT_RUNS, hw.faults);
@@ -1668,15 +1232,9 @@ static int hmm_range_check(const struct hmm_range *range)
 	return 0;
 }
 
-/* Mark a range finished so that a later hmm_vma_range_done() is caught. */
-static void hmm_range_finish(struct hmm_range *range)
-{
-	range->notifier = NULL;
-	range->notifier_seq = 0;
-}
-
-static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
-			   bool block)
+/* hmm_vma_get_pfns() and hmm_vma_fault(); see hmm_internal.h. */
+int hmm_mirror_walk(struct hmm_range *range, bool fault, bool block,
+		    struct hmm_walk_info *info)
 {
 	struct mm_struct *mm;
 	int ret;
@@ -1688,15 +1246,10 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
 	mm = range->mirror->mm;
 	mmap_assert_locked(mm);
 
-	range->notifier = &range->mirror->hmm->notifier;
-	range->notifier_seq = mmu_interval_read_begin(range->notifier);
-
-	ret = hmm_walk_counted(range, mm, may_fault, false, block,
-			       !may_fault ? HMM_TRACE_SNAPSHOT :
-			       block ? HMM_TRACE_FAULT : HMM_TRACE_FAULT_UNLOCKABLE);
-	if (ret)
-		hmm_range_finish(range);
-	return ret;
+	return hmm_walk_counted(range, mm, fault, false, block,
+				!fault ? HMM_TRACE_SNAPSHOT :
+				block ? HMM_TRACE_FAULT :
+				HMM_TRACE_FAULT_UNLOCKABLE, info);
 }
 
 /**
@@ -1714,22 +1267,29 @@ static int hmm_mirror_walk(struct hmm_range *range, bool may_fault,
  * HMM_RANGE_SPARSE_HUGE in @range->mode a valid huge mapping gets a single
  * entry: see hmm_pfn_span().
  *
+ * Invalidations of the range while it is walked send the walk back to the
+ * entries they touched; invalidations of other addresses do not concern
+ * it, and the walk never waits for them.
+ *
  * On success the caller must end the snapshot with hmm_vma_range_done(),
  * under the lock its sync_cpu_device_pagetables() takes, before using it.
- * On error the range is already finished.
+ * On error the range is already finished (hmm_vma_range_done() returns
+ * false for it).
  *
- * Context: mmap_lock of the mirrored mm held for read; may sleep; must not
- * hold a lock that a mirror callback takes.
+ * Context: mmap_lock of the mirrored mm held for read; may sleep (waits for
+ * invalidations of the range under way); must not hold a lock that a mirror
+ * callback takes.
  *
  * Return:
  * * 0 - the snapshot is written.
- * * -EINVAL - invalid range, encoding or mode, or unregistered mirror.
+ * * -EINVAL - invalid range, encoding or mode, unregistered mirror, or a
+ *   range still in flight.
  * * -EBUSY - invalidated again and again while walking; retry later.
  * * -EINTR - a fatal signal is pending.
  */
 int hmm_vma_get_pfns(struct hmm_range *range)
 {
-	return hmm_mirror_walk(range, false, true);
+	return hmm_mirror_walk(range, false, true, NULL);
 }
 EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
 
@@ -1744,59 +1304,40 @@ EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
  * valid entry, flags[HMM_PFN_WRITE] (with VALID) for a writable one and
  * flags[HMM_PFN_DEVICE_PRIVATE] (with VALID) for device private memory to be
  * migrated back to system memory.  Entries without a request are reported
- * as hmm_vma_get_pfns() would.  Faults are taken one run at a time and the
- * walk resumes where it stopped; entries not yet written keep their input.
+ * as hmm_vma_get_pfns() would.  Faults are taken one run at a time (a run
+ * covers every following entry of the page table that needs the same
+ * fault) and the walk resumes where it stopped; entries not yet written
+ * keep their input.  The invalidations the walk's own faults cause (copy on
+ * write, the zero page) do not fail it.
  *
  * On success the caller must end the snapshot with hmm_vma_range_done().
- * On error the range is already finished.  After -EBUSY the input entries
- * may have been overwritten: set them again before retrying.
+ * On error the range is already finished (hmm_vma_range_done() returns
+ * false for it); on -EFAULT and -EPERM the entry of the page that failed
+ * holds values[HMM_PFN_ERROR].  After -EBUSY the input entries may have
+ * been overwritten: set them again before retrying.
  *
  * Context: mmap_lock of the mirrored mm held for read; may sleep; must not
  * hold a lock that a mirror callback takes.
  *
  * Return:
  * * 0 - every request is satisfied and the snapshot is written.
- * * -EINVAL - invalid range, encoding or mode, or unregistered mirror.
+ * * -EINVAL - invalid range, encoding or mode, unregistered mirror, or a
+ *   range still in flight.
  * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
  *   VM_PFNMAP VMA, has no struct page, or the fault failed.
  * * -EPERM - write access requested in a VMA without VM_WRITE.
- * * -EBUSY - invalidated during the walk; set the input again and retry.
+ * * -EBUSY - invalidated during the walk where entries with per-entry
+ *   requests were already written, or again and again: set the input again
+ *   and retry.
  * * -EAGAIN - only with !@block: a fault dropped the mmap_lock; the caller
  *   must not unlock it, and retries after taking it again.
  * * -EINTR - a fatal signal is pending.
  */
 int hmm_vma_fault(struct hmm_range *range, bool block)
 {
-	return hmm_mirror_walk(range, true, block);
+	return hmm_mirror_walk(range, true, block, NULL);
 }
 EXPORT_SYMBOL_GPL(hmm_vma_fault);
-
-/**
- * hmm_vma_range_done() - end a snapshot and tell whether it is still valid
- * @range: range filled by a successful hmm_vma_get_pfns() or hmm_vma_fault()
- *
- * The snapshot is valid if no invalidation of the mirror started after it
- * began, even one that already ended.  Call this exactly once per
- * successful snapshot; a second call is reported and returns false.
- *
- * Context: under the driver lock that its sync_cpu_device_pagetables()
- * takes; the device page table must be updated under the same lock.
- *
- * Return: true if the entries may be used to program the device, false if
- * they must be dropped and the snapshot taken again.
- */
-bool hmm_vma_range_done(struct hmm_range *range)
-{
-	bool valid;
-
-	if (WARN_ON_ONCE(!range->notifier))
-		return false;
-
-	valid = !mmu_interval_read_retry(range->notifier, range->notifier_seq);
-	hmm_range_finish(range);
-	return valid;
-}
-EXPORT_SYMBOL_GPL(hmm_vma_range_done);
 
 /**
  * hmm_range_fault() - fault in a range, fixed entry format
@@ -1809,7 +1350,10 @@ EXPORT_SYMBOL_GPL(hmm_vma_range_done);
  * hmm_vma_fault(); @range->flags, @values, @pfn_shift and @order_mask are
  * set to the fixed format.  Validity is the caller's business:
  * mmu_interval_read_begin() before, mmu_interval_read_retry() under its
- * notifier lock after.
+ * notifier lock after.  The faults the walk takes move the caller's
+ * notifier sequence when they invalidate (copy on write, the zero page):
+ * every run of the range is faulted first, then -EBUSY is returned once,
+ * so that the caller's next call finds nothing left to fault.
  *
  * Context: mmap_lock of @range->notifier->mm held for read; the lock is
  * never dropped.
@@ -1839,6 +1383,6 @@ int hmm_range_fault(struct hmm_range *range)
 			    HMM_PFN_FIXED_ORDER_SHIFT;
 
 	return hmm_walk_counted(range, mm, true, true, true,
-				HMM_TRACE_RANGE_FAULT);
+				HMM_TRACE_RANGE_FAULT, NULL);
 }
 EXPORT_SYMBOL(hmm_range_fault);

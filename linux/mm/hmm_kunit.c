@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * KUnit suite "hmm": the driver encoded pfn helpers of include/linux/hmm.h,
- * the fixed format of hmm_range_fault(), and the sequence rules that decide
- * whether hmm_vma_range_done() accepts a snapshot; those cases need no mm.
- * The end-to-end cases ("e2e") build an mm of their own, register a fake
+ * KUnit suite "hmm": the driver encoded pfn helpers of include/linux/hmm.h
+ * and the fixed format of hmm_range_fault(); those cases need no mm.  The
+ * end-to-end cases ("e2e") build an mm of their own, register a fake
  * mirror on it and run hmm_vma_get_pfns(), hmm_vma_fault() and
  * hmm_vma_range_done() on its real page tables, with real invalidations
  * (madvise, munmap, a non-blockable start, exit_mmap()).  They use
@@ -365,114 +364,6 @@ static void hmm_test_fixed_helpers(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, hmm_pfn_to_page(&range, 0));
 	KUNIT_EXPECT_NULL(test, hmm_pfn_to_page(&range, HMM_PFN_FIXED_ERROR));
 	__free_page(page);
-}
-
-/*
- * Sequence cases.  A mirror's interval notifier holds invalidate_seq; a
- * snapshot records the value mmu_interval_read_begin() returned, and the
- * mirror's invalidate callback stores the odd cur_seq with
- * mmu_interval_set_seq() before calling the driver.  These cases drive
- * that state by hand, as the callback would.
- */
-#define HMM_TEST_SEQ	0x1000UL
-
-static void hmm_test_seq_init(struct mmu_interval_notifier *mni,
-			      struct hmm_range *range)
-{
-	memset(mni, 0, sizeof(*mni));
-	memset(range, 0, sizeof(*range));
-	/* Not invalidating: the notifier holds the last odd seq - 1. */
-	mni->invalidate_seq = HMM_TEST_SEQ;
-	range->notifier = mni;
-	range->notifier_seq = mni->invalidate_seq;	/* read_begin() */
-}
-
-static void hmm_test_done_no_invalidation(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	KUNIT_EXPECT_TRUE(test, hmm_vma_range_done(&range));
-}
-
-static void hmm_test_done_invalidation_inside(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	/* Starts after the snapshot began ... */
-	mmu_interval_set_seq(&mni, HMM_TEST_SEQ + 1);
-	/* ... and ends before it is checked: nothing is undone at the end. */
-	KUNIT_EXPECT_FALSE(test, hmm_vma_range_done(&range));
-}
-
-static void hmm_test_done_invalidation_in_progress(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	/*
-	 * An invalidation of the mm had started but not yet reached this
-	 * notifier when read_begin() ran, so read_begin() did not wait.  Its
-	 * callback runs during the snapshot and must fail it.
-	 */
-	mmu_interval_set_seq(&mni, HMM_TEST_SEQ + 3);
-	KUNIT_EXPECT_FALSE(test, hmm_vma_range_done(&range));
-}
-
-static void hmm_test_done_invalidation_before(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	/* Finished before the snapshot: read_begin() returns the new seq. */
-	mmu_interval_set_seq(&mni, HMM_TEST_SEQ + 1);
-	range.notifier_seq = mni.invalidate_seq;
-	KUNIT_EXPECT_TRUE(test, hmm_vma_range_done(&range));
-}
-
-static void hmm_test_done_failed_invalidation(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	/*
-	 * A non-blockable invalidation whose driver callback returned
-	 * -EAGAIN still advanced the sequence: the snapshot is dropped.
-	 */
-	mmu_interval_set_seq(&mni, HMM_TEST_SEQ + 1);
-	KUNIT_EXPECT_FALSE(test, hmm_vma_range_done(&range));
-}
-
-static void hmm_test_done_two_snapshots(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range old, new;
-
-	hmm_test_seq_init(&mni, &old);
-	mmu_interval_set_seq(&mni, HMM_TEST_SEQ + 1);
-	/* A snapshot begun after the invalidation is not affected by it. */
-	memset(&new, 0, sizeof(new));
-	new.notifier = &mni;
-	new.notifier_seq = mni.invalidate_seq;
-	KUNIT_EXPECT_TRUE(test, hmm_vma_range_done(&new));
-	KUNIT_EXPECT_FALSE(test, hmm_vma_range_done(&old));
-}
-
-static void hmm_test_done_finishes_range(struct kunit *test)
-{
-	struct mmu_interval_notifier mni;
-	struct hmm_range range;
-
-	hmm_test_seq_init(&mni, &range);
-	KUNIT_EXPECT_TRUE(test, hmm_vma_range_done(&range));
-	/* Poisoned: a second hmm_vma_range_done() would be caught. */
-	KUNIT_EXPECT_NULL(test, range.notifier);
 }
 
 /*
@@ -1340,22 +1231,21 @@ static void hmm_test_e2e_fault_write(struct kunit *test)
 
 /*
  * A write request on zero pages breaks copy on write: each entry ends up
- * VALID|WRITE on a new page.  The COW invalidates the mirror itself, so the
- * driver may see -EBUSY and retry, as a real driver loop would.
+ * VALID|WRITE on a new page.  Each COW invalidates the page it replaces,
+ * which the walk has not written yet: the fault costs no retry, even with
+ * per-entry requests.
  */
 static void hmm_test_e2e_fault_cow(struct kunit *test)
 {
-	static const u64 input[4] = {
-		HMM_E2E_VALID | HMM_E2E_WRITE, HMM_E2E_VALID | HMM_E2E_WRITE,
-		HMM_E2E_VALID | HMM_E2E_WRITE, HMM_E2E_VALID | HMM_E2E_WRITE,
-	};
 	struct hmm_e2e *e = hmm_e2e_start(test);
 	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
 	unsigned long i;
 
 	hmm_e2e_touch_read(e, addr, 4);
 	hmm_e2e_range(e, &e->tm, addr, 4);
-	KUNIT_EXPECT_EQ(test, hmm_e2e_fault_retry(e, input), 0);
+	for (i = 0; i < 4; i++)
+		e->pfns[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
 	for (i = 0; i < 4; i++)
 		hmm_e2e_expect_rw(e, i);
 	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
@@ -1861,7 +1751,7 @@ static void hmm_test_e2e_done_unchanged(struct kunit *test)
 	hmm_e2e_range(e, &e->tm, addr, 2);
 	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
 	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
-	KUNIT_EXPECT_NULL(test, e->range.notifier);
+	KUNIT_EXPECT_NULL(test, e->range.track.hmm);
 	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.syncs), 0);
 	hmm_e2e_end(e);
 }
@@ -2282,13 +2172,6 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE_PARAM(hmm_test_page_roundtrip, hmm_enc_gen_params),
 	KUNIT_CASE(hmm_test_fixed_abi),
 	KUNIT_CASE(hmm_test_fixed_helpers),
-	KUNIT_CASE(hmm_test_done_no_invalidation),
-	KUNIT_CASE(hmm_test_done_invalidation_inside),
-	KUNIT_CASE(hmm_test_done_invalidation_in_progress),
-	KUNIT_CASE(hmm_test_done_invalidation_before),
-	KUNIT_CASE(hmm_test_done_failed_invalidation),
-	KUNIT_CASE(hmm_test_done_two_snapshots),
-	KUNIT_CASE(hmm_test_done_finishes_range),
 	KUNIT_CASE(hmm_test_e2e_none),
 	KUNIT_CASE(hmm_test_e2e_zero_page),
 	KUNIT_CASE(hmm_test_e2e_populated),

@@ -8,15 +8,20 @@
  * update it must propagate to the device.  To build device mappings it takes
  * a snapshot of the CPU page table with hmm_vma_get_pfns(), or faults pages
  * in with hmm_vma_fault(), then validates the result with
- * hmm_vma_range_done() under the lock its sync callback takes.
+ * hmm_vma_range_done() under the lock its sync callback takes; only
+ * invalidations that overlap the range make it invalid.
+ * hmm_vma_fault_lock() is that whole loop, retrying while it makes
+ * progress.  Mappings not built from a walk (exclusive access, migrated
+ * pages) are validated the same way between hmm_vma_range_begin() and
+ * hmm_vma_range_done().
  *
  * Snapshot entries are written in the driver's own encoding, described by
  * &hmm_range.flags, &hmm_range.values and &hmm_range.pfn_shift.  The fixed
  * format used by hmm_range_fault() is one predefined instance of that
  * encoding (HMM_PFN_FIXED_*).
  *
- * See mm/hmm.c for the invalidation protocol and Documentation/mm/hmm.rst
- * for an overview.
+ * See mm/hmm_mirror.c for the invalidation protocol, mm/hmm.c for the walk
+ * and Documentation/mm/hmm.rst for an overview.
  */
 #ifndef LINUX_HMM_H
 #define LINUX_HMM_H
@@ -130,13 +135,39 @@ enum hmm_range_mode {
 };
 
 /**
+ * struct hmm_range_track - validity state of a range in flight
+ * @hmm: per-mm state the range is listed on; NULL when not in flight.
+ * @list: entry in the range list of @hmm.
+ * @written: entries of addresses below this hold output (the walk
+ *	publishes it as it goes).
+ * @redo: lowest address at or above @written that an invalidation touched
+ *	while the walk was going on; ULONG_MAX if none.
+ * @spoiled: invalidations that touched entries already written, or any
+ *	part of the range once the walk was complete.  Only ever counts up;
+ *	the range is valid while it is 0.
+ * @walking: the walk has not finished yet.
+ * @rewind: the walk may write entries again (their input is not needed).
+ *
+ * Everything here is private to the core and protected by the lock of
+ * @hmm.  The core sets it all up when a range starts; the caller only has
+ * to leave it alone while the range is in flight.
+ */
+struct hmm_range_track {
+	struct hmm		*hmm;
+	struct list_head	list;
+	unsigned long		written;
+	unsigned long		redo;
+	unsigned int		spoiled;
+	bool			walking;
+	bool			rewind;
+};
+
+/**
  * struct hmm_range - one snapshot or fault request over a virtual range
- * @notifier: interval notifier the snapshot is validated against.  Set by
- *	the caller of hmm_range_fault(); set by hmm_vma_get_pfns() and
- *	hmm_vma_fault() to &hmm_mirror.notifier and cleared again by
- *	hmm_vma_range_done().
- * @notifier_seq: mmu_interval_read_begin() value the snapshot is valid for.
- *	Caller-provided for hmm_range_fault(), core-provided otherwise.
+ * @notifier: interval notifier the result is validated against; only used
+ *	by hmm_range_fault(), set by its caller.
+ * @notifier_seq: mmu_interval_read_begin() value the result of
+ *	hmm_range_fault() is valid for, set by its caller.
  * @start: first virtual address (inclusive, page aligned).
  * @end: last virtual address (exclusive, page aligned).
  * @hmm_pfns: one entry per page, fixed format; used only by
@@ -154,9 +185,17 @@ enum hmm_range_mode {
  *	order is not reported.
  * @dev_private_owner: device private pages whose pgmap owner matches are
  *	reported instead of being faulted back to system memory.
- * @mirror: mirror the range belongs to (hmm_vma_get_pfns(), hmm_vma_fault()).
+ * @mirror: mirror the range belongs to (hmm_vma_get_pfns(), hmm_vma_fault(),
+ *	hmm_vma_range_begin()).
+ * @owner: invalidations of type HMM_UPDATE_MIGRATE and HMM_UPDATE_EXCLUSIVE
+ *	started with this owner do not invalidate the range: a driver
+ *	migrating pages or taking exclusive access inside its own critical
+ *	section is not told off by its own work.  NULL: every invalidation
+ *	of the range counts.
  * @pfn_shift: left shift of the pfn inside an entry.
  * @mode: &enum hmm_range_mode bits; 0 writes one entry per page.
+ * @track: state of a range in flight; private to the core, which sets it
+ *	up in hmm_vma_get_pfns(), hmm_vma_fault() and hmm_vma_range_begin().
  *
  * For hmm_range_fault() the flags, values, pfn_shift and order_mask fields
  * are overwritten with the fixed format; the caller does not set them, and
@@ -176,8 +215,10 @@ struct hmm_range {
 	u64				order_mask;
 	void				*dev_private_owner;
 	struct hmm_mirror		*mirror;
+	void				*owner;
 	u8				pfn_shift;
 	unsigned int			mode;
+	struct hmm_range_track		track;
 };
 
 /**
@@ -445,8 +486,9 @@ struct hmm_fence {
  *	passed by whoever started the operation (a driver migrating its own
  *	pages may skip its own invalidation); NULL otherwise.
  * @fence: NULL on entry to sync_cpu_device_pagetables().  A mirror that
- *	started its invalidation but has not finished it sets a fence here
- *	and returns 0; the core waits for it before the CPU page table
+ *	has a device invalidation of any part of [@start, @end) in flight,
+ *	whether this call started it or an earlier one did, sets a fence
+ *	here and returns 0; the core waits for it before the CPU page table
  *	changes.  See &hmm_mirror_ops.sync_cpu_device_pagetables.
  */
 struct hmm_update {
@@ -471,21 +513,41 @@ struct hmm_update {
  *	device invalidation (TLBs flushed) before it returns 0, or starts it,
  *	stores a &struct hmm_fence in @update->fence and returns 0: the core
  *	first calls every mirror of the mm, then waits on all their fences,
- *	so devices invalidate in parallel.  Pages the device wrote through a
- *	writable mapping in the range must be marked dirty (set_page_dirty())
- *	here, as the CPU page table may be about to drop its own dirty bit.
- *	When @update->blockable is false it must not sleep (trylock only, no
- *	GFP_KERNEL) and returns -EAGAIN if it would have to; a fence it hands
- *	back that is not signaled yet also fails the update with -EAGAIN.  In
- *	blockable mode it must return 0.
+ *	so devices invalidate in parallel.
  *
- * Neither callback may call hmm_mirror_unregister() or take a lock held
- * around hmm_mirror_unregister() or mmu_interval_read_begin().
+ *	Fence rule: two invalidations of overlapping ranges may run at the
+ *	same time (two MADV_DONTNEED under the mmap_lock held for read,
+ *	reclaim racing a zap, the retry of a non-blockable update).  The
+ *	second finds nothing left to drop, yet its pages may be freed as soon
+ *	as it returns.  So a mirror with a device invalidation of any part of
+ *	the range still in flight hands back a fence for it (a new reference
+ *	on it, or a fence that signals once it is done) even if it drops
+ *	nothing new itself.
+ *
+ *	Pages the device wrote through a writable mapping in the range must
+ *	be marked dirty (set_page_dirty()) here, as the CPU page table may be
+ *	about to drop its own dirty bit.  When @update->blockable is false
+ *	the callback runs in a non-blocking section: it must not sleep
+ *	(trylock only, no GFP_KERNEL) and returns -EAGAIN if it would have
+ *	to; a fence it hands back that is not signaled yet also fails the
+ *	update with -EAGAIN.  In blockable mode it must return 0.
+ * @lock: take the lock @sync_cpu_device_pagetables takes, the one the
+ *	device page table is updated under.  Optional; needed only by
+ *	hmm_vma_fault_lock(), which returns with it held.
+ * @unlock: release what @lock took.
+ *
+ * No callback may call hmm_mirror_unregister() or take a lock held around
+ * hmm_mirror_unregister(), hmm_vma_range_begin() or a walk.  Callbacks of
+ * different invalidations may run at the same time, and a callback may
+ * wait for work that invalidates the same mm itself (an eviction worker
+ * migrating pages back, say): nothing in the core blocks that work.
  */
 struct hmm_mirror_ops {
 	void (*release)(struct hmm_mirror *mirror);
 	int (*sync_cpu_device_pagetables)(struct hmm_mirror *mirror,
 					  struct hmm_update *update);
+	void (*lock)(struct hmm_mirror *mirror);
+	void (*unlock)(struct hmm_mirror *mirror);
 };
 
 /**
@@ -498,7 +560,8 @@ struct hmm_mirror_ops {
  *
  * Zero the structure and set @ops before hmm_mirror_register().  Embed it in
  * the driver's device address space object and use container_of() in the
- * callbacks.
+ * callbacks.  Every range started on the mirror must be done
+ * (hmm_vma_range_done()) before hmm_mirror_unregister().
  */
 struct hmm_mirror {
 	struct hmm			*hmm;
@@ -516,7 +579,10 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror);
 
 int hmm_vma_get_pfns(struct hmm_range *range);
 int hmm_vma_fault(struct hmm_range *range, bool block);
+int hmm_vma_range_begin(struct hmm_range *range);
 bool hmm_vma_range_done(struct hmm_range *range);
+int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
+		       unsigned int timeout_ms);
 
 int hmm_range_fault(struct hmm_range *range);
 #else /* CONFIG_HMM_MIRROR */
@@ -546,9 +612,20 @@ static inline int hmm_vma_fault(struct hmm_range *range, bool block)
 	return -EOPNOTSUPP;
 }
 
+static inline int hmm_vma_range_begin(struct hmm_range *range)
+{
+	return -EOPNOTSUPP;
+}
+
 static inline bool hmm_vma_range_done(struct hmm_range *range)
 {
 	return false;
+}
+
+static inline int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
+				     unsigned int timeout_ms)
+{
+	return -EOPNOTSUPP;
 }
 
 static inline int hmm_range_fault(struct hmm_range *range)
