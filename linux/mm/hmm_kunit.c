@@ -3,12 +3,13 @@
  * KUnit suite "hmm": the driver encoded pfn helpers of include/linux/hmm.h
  * and the fixed format of hmm_range_fault(); those cases need no mm.  The
  * end-to-end cases ("e2e") build an mm of their own, register a fake
- * mirror on it and run hmm_vma_get_pfns(), hmm_vma_fault() and
- * hmm_vma_range_done() on its real page tables, with real invalidations
- * (madvise, munmap, a non-blockable start, exit_mmap()).  They use
- * mm_alloc(), arch_pick_mmap_layout() and do_madvise(), which are not
- * exported: the suite is built in (CONFIG_HMM_KUNIT_TEST depends on
- * KUNIT=y).
+ * mirror on it and run hmm_vma_get_pfns(), hmm_vma_fault(),
+ * hmm_vma_range_begin(), hmm_vma_range_done(), hmm_vma_fault_lock() and
+ * hmm_range_fault() on its real page tables, with real invalidations
+ * (madvise, munmap, non-blockable and lock-free starts, exit_mmap()), other
+ * threads and other mms.  They use mm_alloc(), arch_pick_mmap_layout(),
+ * do_madvise() and the core's counters, which are not exported: the suite
+ * is built in (CONFIG_HMM_KUNIT_TEST depends on KUNIT=y).
  */
 
 #define pr_fmt(fmt) "hmm_kunit: " fmt
@@ -28,6 +29,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+
+#include "hmm_internal.h"
 
 /**
  * struct hmm_test_enc - one driver encoding to exercise
@@ -404,6 +407,8 @@ static const u64 hmm_e2e_values[HMM_PFN_VALUE_MAX] = {
 	[HMM_PFN_SPECIAL]	= HMM_E2E_SPECIAL,
 };
 
+struct hmm_test_nest;
+
 /**
  * struct hmm_test_mirror - fake device mirror
  * @mirror: the registered mirror
@@ -429,6 +434,15 @@ static const u64 hmm_e2e_values[HMM_PFN_VALUE_MAX] = {
  * @fence_waits: &hmm_fence_ops.wait calls
  * @fence_puts: &hmm_fence_ops.put calls
  * @waits_at_sync: hmm_test_fence_waits when the last fence was handed out
+ * @non_block: non_block_count of the task in the last non-blockable sync
+ *	(CONFIG_DEBUG_ATOMIC_SLEEP only; -1 before any)
+ * @zap_mm: mm whose page @zap_addr the lock callback zaps first, until
+ *	@zap_until (jiffies): "the CPU unmaps it just as the driver
+ *	validates"
+ * @zap_addr: page zapped by the lock callback
+ * @zap_until: last jiffy the lock callback zaps
+ * @lock_calls: &hmm_mirror_ops.lock calls
+ * @nest: set by the nested invalidation case, see there
  */
 struct hmm_test_mirror {
 	struct hmm_mirror	mirror;
@@ -457,6 +471,12 @@ struct hmm_test_mirror {
 	atomic_t		fence_waits;
 	atomic_t		fence_puts;
 	int			waits_at_sync;
+	int			non_block;
+	struct mm_struct	*zap_mm;
+	unsigned long		zap_addr;
+	unsigned long		zap_until;
+	atomic_t		lock_calls;
+	struct hmm_test_nest	*nest;
 };
 
 enum {
@@ -525,6 +545,9 @@ static void hmm_test_hand_fence(struct hmm_test_mirror *tm,
 	update->fence = &f->base;
 }
 
+static void hmm_test_nest_sync(struct hmm_test_mirror *tm,
+			       const struct hmm_update *update);
+
 static int hmm_test_sync(struct hmm_mirror *mirror,
 			 struct hmm_update *update)
 {
@@ -534,6 +557,12 @@ static int hmm_test_sync(struct hmm_mirror *mirror,
 
 	if (update->event == HMM_UPDATE_RELEASE && !update->blockable)
 		atomic_inc(&tm->release_nonblock);
+#ifdef CONFIG_DEBUG_ATOMIC_SLEEP
+	if (!update->blockable)
+		tm->non_block = current->non_block_count;
+#endif
+	if (tm->nest && update->blockable)
+		hmm_test_nest_sync(tm, update);
 	if (!update->blockable) {
 		if (!mutex_trylock(&tm->lock)) {
 			atomic_inc(&tm->eagain);
@@ -567,9 +596,33 @@ static void hmm_test_release(struct hmm_mirror *mirror)
 	atomic_inc(&tm->releases);
 }
 
+/*
+ * The lock hmm_vma_fault_lock() validates under.  When armed, the CPU
+ * unmaps one page of the range just before the driver gets its lock.
+ */
+static void hmm_test_lock(struct hmm_mirror *mirror)
+{
+	struct hmm_test_mirror *tm = container_of(mirror,
+						  struct hmm_test_mirror,
+						  mirror);
+
+	atomic_inc(&tm->lock_calls);
+	if (tm->zap_mm && time_before_eq(jiffies, tm->zap_until))
+		do_madvise(tm->zap_mm, tm->zap_addr, PAGE_SIZE, MADV_DONTNEED);
+	mutex_lock(&tm->lock);
+}
+
+static void hmm_test_unlock(struct hmm_mirror *mirror)
+{
+	mutex_unlock(&container_of(mirror, struct hmm_test_mirror,
+				   mirror)->lock);
+}
+
 static const struct hmm_mirror_ops hmm_test_mirror_ops = {
 	.release = hmm_test_release,
 	.sync_cpu_device_pagetables = hmm_test_sync,
+	.lock = hmm_test_lock,
+	.unlock = hmm_test_unlock,
 };
 
 static const struct hmm_mirror_ops hmm_test_mirror_ops_norelease = {
@@ -598,6 +651,7 @@ static void hmm_test_mirror_init(struct hmm_test_mirror *tm,
 				 const struct hmm_mirror_ops *ops)
 {
 	mutex_init(&tm->lock);
+	tm->non_block = -1;
 	tm->mirror.ops = ops;
 	tm->fence.base.ops = &hmm_test_fence_ops;
 	tm->fence.tm = tm;
@@ -2160,6 +2214,708 @@ static void hmm_test_e2e_fence_nonblock_signaled(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/* ------------------------------------------------------------------------
+ * How drivers use HMM: one big fault over memory that needs copy on write,
+ * unrelated activity in the same mm, other devices and other mms, the seed
+ * API's error handling, critical sections and the retry helper.
+ */
+
+/* One core counter (hmm/stats), summed over the CPUs. */
+static unsigned long hmm_test_stat(enum hmm_stat_item item)
+{
+	unsigned long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(hmm_stats.count[item], cpu);
+	return sum;
+}
+
+/* Entries of e->range among the first @n that are VALID|WRITE, not zero. */
+static unsigned long hmm_e2e_count_rw(struct hmm_e2e *e, unsigned long n)
+{
+	unsigned long i, rw = 0;
+
+	for (i = 0; i < n; i++)
+		if ((e->pfns[i] & (HMM_E2E_VALID | HMM_E2E_WRITE)) ==
+		    (HMM_E2E_VALID | HMM_E2E_WRITE) &&
+		    !is_zero_pfn(hmm_e2e_pfn(e, i)))
+			rw++;
+	return rw;
+}
+
+/**
+ * struct hmm_test_async - a call made by another thread of the case
+ * @mm: mm the thread uses (a reference on its users is held), or NULL
+ * @fn: what the thread does; its result goes to @ret
+ * @arg: argument of @fn
+ * @addr: address argument of @fn
+ * @len: length argument of @fn
+ * @ret: result of @fn
+ * @done: completed when @fn returned
+ *
+ * kzalloc()ed and freed by the case once @done completed, so that a case
+ * aborted by an ASSERT leaks it rather than free it under the thread.
+ */
+struct hmm_test_async {
+	struct mm_struct	*mm;
+	int			(*fn)(struct hmm_test_async *a);
+	void			*arg;
+	unsigned long		addr;
+	unsigned long		len;
+	int			ret;
+	struct completion	done;
+};
+
+static int hmm_test_async_thread(void *data)
+{
+	struct hmm_test_async *a = data;
+
+	if (a->mm)
+		kthread_use_mm(a->mm);
+	a->ret = a->fn(a);
+	if (a->mm) {
+		kthread_unuse_mm(a->mm);
+		mmput(a->mm);
+	}
+	/* All: the case may have waited for it with a timeout already. */
+	complete_all(&a->done);
+	return 0;
+}
+
+static struct hmm_test_async *hmm_test_async_start(struct kunit *test,
+						   struct mm_struct *mm,
+						   int (*fn)(struct hmm_test_async *),
+						   void *arg, unsigned long addr,
+						   unsigned long len)
+{
+	struct hmm_test_async *a;
+	struct task_struct *t;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, a);
+	a->mm = mm;
+	a->fn = fn;
+	a->arg = arg;
+	a->addr = addr;
+	a->len = len;
+	init_completion(&a->done);
+	if (mm)
+		mmget(mm);
+	t = kthread_run(hmm_test_async_thread, a, "hmm_kunit_async");
+	if (IS_ERR(t) && mm)
+		mmput(mm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	return a;
+}
+
+/* Wait for the thread and free it; its result. */
+static int hmm_test_async_end(struct hmm_test_async *a)
+{
+	int ret;
+
+	wait_for_completion(&a->done);
+	ret = a->ret;
+	kfree(a);
+	return ret;
+}
+
+static int hmm_test_async_dontneed(struct hmm_test_async *a)
+{
+	return do_madvise(a->mm, a->addr, a->len, MADV_DONTNEED);
+}
+
+static int hmm_test_async_get(struct hmm_test_async *a)
+{
+	return hmm_e2e_get(a->arg);
+}
+
+static int hmm_test_async_unregister(struct hmm_test_async *a)
+{
+	hmm_test_mirror_unregister(a->arg);
+	return 0;
+}
+
+/*
+ * An invalidation as rmap-based code (reclaim, migration) starts one: no
+ * mmap_lock held.  Nothing in the page table changes.
+ */
+static int hmm_test_raw_inval(struct mm_struct *mm, unsigned long addr,
+			      unsigned long len, enum mmu_notifier_event event,
+			      void *owner)
+{
+	struct mmu_notifier_range r;
+
+	mmu_notifier_range_init_owner(&r, event, 0, NULL, mm, addr,
+				      addr + len, owner);
+	mmu_notifier_invalidate_range_start(&r);
+	mmu_notifier_invalidate_range_end(&r);
+	return 0;
+}
+
+static int hmm_test_async_raw_inval(struct hmm_test_async *a)
+{
+	return hmm_test_raw_inval(a->mm, a->addr, a->len, MMU_NOTIFY_CLEAR,
+				  NULL);
+}
+
+/* Wait until @tm handed out @n fences; false after 10 s. */
+static bool hmm_test_wait_fences(struct hmm_test_mirror *tm, int n)
+{
+	int i;
+
+	for (i = 0; i < 500 && atomic_read(&tm->fences) < n; i++)
+		msleep(20);
+	return atomic_read(&tm->fences) >= n;
+}
+
+/*
+ * A write request over 512 zero pages (memory a process read before the
+ * device writes it): every page needs a copy on write fault, each of which
+ * invalidates its page.  The faults go by runs, one per page table the
+ * range touches, and none of their invalidations fails the walk: the first
+ * call succeeds and the result is valid.  Before runs were extended over
+ * present ptes this took one -EBUSY per page.
+ */
+static void hmm_test_e2e_fault_zero_runs(struct kunit *test)
+{
+	const unsigned long n = HMM_E2E_MAX_PAGES;
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, n, PROT_READ | PROT_WRITE);
+	struct hmm_range *range;
+	unsigned long runs;
+
+	hmm_e2e_touch_read(e, addr, n);
+	range = hmm_e2e_range(e, &e->tm, addr, n);
+	range->default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	runs = hmm_test_stat(HMM_STAT_FAULT_RUNS);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	runs = hmm_test_stat(HMM_STAT_FAULT_RUNS) - runs;
+	/* 512 pages lie in at most two page tables. */
+	KUNIT_EXPECT_LE(test, runs, 2UL);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_count_rw(e, n), n);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.syncs), (int)n);
+	hmm_e2e_end(e);
+}
+
+/*
+ * amdgpu's userptr shape: one interval notifier over the buffer, one
+ * hmm_range_fault() call over all of it, -EBUSY retried from
+ * mmu_interval_read_begin().  Over zero pages each copy on write moves the
+ * notifier's sequence; the walk faults every run before it reports that,
+ * so the next call finds nothing left to fault: at most one -EBUSY, where
+ * 6.1 takes one per 512 pages plus one.
+ */
+static void hmm_test_e2e_range_fault_zero(struct kunit *test)
+{
+	const unsigned long n = HMM_E2E_MAX_PAGES;
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, n, PROT_READ | PROT_WRITE);
+	unsigned long *hmm_pfns, i, rw = 0;
+	struct mmu_interval_notifier ni;
+	struct hmm_range range;
+	int ret = -EBUSY, busy = 0;
+
+	hmm_pfns = kunit_kcalloc(test, n, sizeof(*hmm_pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, hmm_pfns);
+	hmm_e2e_touch_read(e, addr, n);
+	KUNIT_ASSERT_EQ(test, mmu_interval_notifier_insert(&ni, e->mm, addr,
+							   n << PAGE_SHIFT,
+							   &hmm_test_ni_ops),
+			0);
+	range = (struct hmm_range) {
+		.notifier = &ni,
+		.start = addr,
+		.end = addr + (n << PAGE_SHIFT),
+		.hmm_pfns = hmm_pfns,
+		.default_flags = HMM_PFN_FIXED_REQ_FAULT |
+				 HMM_PFN_FIXED_REQ_WRITE,
+	};
+	while (busy <= (int)n) {
+		range.notifier_seq = mmu_interval_read_begin(&ni);
+		mmap_read_lock(e->mm);
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(e->mm);
+		if (ret != -EBUSY)
+			break;
+		busy++;
+	}
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_LE(test, busy, 1);
+	KUNIT_EXPECT_FALSE(test, mmu_interval_read_retry(&ni,
+							 range.notifier_seq));
+	for (i = 0; i < n; i++)
+		if ((hmm_pfns[i] & (HMM_PFN_FIXED_VALID | HMM_PFN_FIXED_WRITE)) ==
+		    (HMM_PFN_FIXED_VALID | HMM_PFN_FIXED_WRITE) &&
+		    !is_zero_pfn(hmm_pfns[i] & ~HMM_PFN_FIXED_FLAGS))
+			rw++;
+	KUNIT_EXPECT_EQ(test, rw, n);
+	mmu_interval_notifier_remove(&ni);
+	hmm_e2e_end(e);
+}
+
+/*
+ * Invalidations of other addresses do not concern a range: another thread
+ * unmapping or zapping unrelated memory of the same process fails nothing.
+ */
+static void hmm_test_e2e_done_unrelated(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long a = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	unsigned long b = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	int syncs;
+
+	hmm_e2e_fill(e, a, 2);
+	hmm_e2e_fill(e, b, 2);
+	hmm_e2e_range(e, &e->tm, a, 2);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	syncs = atomic_read(&e->tm.syncs);
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, b, PAGE_SIZE, MADV_DONTNEED),
+			0);
+	KUNIT_EXPECT_EQ(test, vm_munmap(b + PAGE_SIZE, PAGE_SIZE), 0);
+	/* The mirror did see them. */
+	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.syncs), syncs + 2);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * Another device of the process is slow to flush an invalidation of other
+ * memory (its fence is pending): a snapshot of this range neither waits for
+ * it nor fails because of it.  The snapshot runs in a thread of its own so
+ * that a snapshot that waits is caught after a second instead of hanging.
+ */
+static void hmm_test_e2e_no_wait_unrelated(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long a = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	unsigned long b = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_test_async *zap, *snap;
+	bool prompt;
+
+	hmm_e2e_fill(e, a, 2);
+	hmm_e2e_fill(e, b, 1);
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	e->tm2.fence_mode = HMM_TEST_FENCE_PENDING;
+
+	zap = hmm_test_async_start(test, e->mm, hmm_test_async_dontneed,
+				   NULL, b, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm2, 1));
+
+	hmm_e2e_range(e, &e->tm, a, 2);
+	snap = hmm_test_async_start(test, e->mm, hmm_test_async_get, e, 0, 0);
+	prompt = wait_for_completion_timeout(&snap->done, HZ);
+	KUNIT_EXPECT_TRUE_MSG(test, prompt,
+			      "snapshot waited for another range's fence");
+
+	complete_all(&e->tm2.fence.done);
+	KUNIT_EXPECT_EQ(test, hmm_test_async_end(zap), 0);
+	KUNIT_EXPECT_EQ(test, hmm_test_async_end(snap), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
+/*
+ * One device of process A takes 2 s to flush, and another mirror of A is
+ * being unregistered meanwhile (it waits for that flush).  Registering and
+ * unregistering a mirror of process B must not wait for any of it: no lock
+ * is shared between mms.
+ */
+static void hmm_test_e2e_other_mm_no_wait(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_test_async *zap, *unreg;
+	struct hmm_test_mirror *tm3;
+	struct mm_struct *mm_b;
+	ktime_t t0;
+	s64 ms;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 1);
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	e->tm.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm.fence_us = 2 * USEC_PER_SEC;
+	zap = hmm_test_async_start(test, e->mm, hmm_test_async_dontneed,
+				   NULL, addr, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm, 1));
+	unreg = hmm_test_async_start(test, NULL, hmm_test_async_unregister,
+				     &e->tm2, 0, 0);
+	msleep(50);
+
+	tm3 = kzalloc(sizeof(*tm3), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, tm3);
+	hmm_test_mirror_init(tm3, &hmm_test_mirror_ops);
+	mm_b = mm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, mm_b);
+	mm_b->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm_b, &current->signal->rlim[RLIMIT_STACK]);
+
+	t0 = ktime_get();
+	ret = hmm_test_mirror_register(tm3, mm_b);
+	hmm_test_mirror_unregister(tm3);
+	ms = ktime_ms_delta(ktime_get(), t0);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_LT_MSG(test, ms, 100LL,
+			    "register + unregister on another mm took %lld ms",
+			    ms);
+
+	KUNIT_EXPECT_EQ(test, hmm_test_async_end(zap), 0);
+	hmm_test_async_end(unreg);
+	mmput(mm_b);
+	kfree(tm3);
+	hmm_e2e_end(e);
+}
+
+/*
+ * Reclaim or migration (no mmap_lock held) is invalidating a page and the
+ * device takes 2 s to flush it: registering a second mirror of the same mm
+ * does not wait for that (it holds the mmap_lock for write meanwhile).
+ */
+static void hmm_test_e2e_register_no_wait(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_test_async *inval;
+	ktime_t t0;
+	s64 ms;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 1);
+	e->tm.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm.fence_us = 2 * USEC_PER_SEC;
+	inval = hmm_test_async_start(test, e->mm, hmm_test_async_raw_inval,
+				     NULL, addr, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm, 1));
+
+	t0 = ktime_get();
+	ret = hmm_test_mirror_register(&e->tm2, e->mm);
+	ms = ktime_ms_delta(ktime_get(), t0);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_LT_MSG(test, ms, 100LL, "registration took %lld ms", ms);
+	hmm_test_async_end(inval);
+	hmm_e2e_end(e);
+}
+
+/**
+ * struct hmm_test_nest - a sync callback that waits for work which
+ *	invalidates the same mm, as an eviction worker migrating pages back
+ * @trigger: start address of the update whose sync runs the work
+ * @victim: mirror another thread unregisters while the callback waits
+ * @fired: the work was started
+ * @entered: completed when the sync callback starts the work
+ * @go: completed by the sync callback to start the work
+ * @worker: the worker thread, created beforehand as a driver's is (a
+ *	callback may not allocate); ended by the case
+ * @completed: the work finished within 5 s
+ */
+struct hmm_test_nest {
+	unsigned long		trigger;
+	struct hmm_test_mirror	*victim;
+	atomic_t		fired;
+	struct completion	entered;
+	struct completion	go;
+	struct hmm_test_async	*worker;
+	bool			completed;
+};
+
+static void hmm_test_nest_sync(struct hmm_test_mirror *tm,
+			       const struct hmm_update *update)
+{
+	struct hmm_test_nest *n = tm->nest;
+
+	if (update->start != n->trigger || atomic_xchg(&n->fired, 1))
+		return;
+	complete(&n->entered);
+	/* Let another thread start unregistering a mirror meanwhile. */
+	msleep(200);
+	complete(&n->go);
+	/* A stuck worker gets going once this callback returns. */
+	n->completed = wait_for_completion_timeout(&n->worker->done, 5 * HZ);
+}
+
+/* The worker: zap a page of the mm once the callback says so. */
+static int hmm_test_async_nested_zap(struct hmm_test_async *a)
+{
+	struct hmm_test_nest *n = a->arg;
+
+	wait_for_completion(&n->go);
+	return do_madvise(a->mm, a->addr, a->len, MADV_DONTNEED);
+}
+
+/* Unregister the victim once the callback is waiting for its work. */
+static int hmm_test_async_unregister_victim(struct hmm_test_async *a)
+{
+	struct hmm_test_nest *n = a->arg;
+
+	wait_for_completion(&n->entered);
+	hmm_test_mirror_unregister(n->victim);
+	return 0;
+}
+
+/*
+ * A sync callback waits for work that zaps another page of the same mm,
+ * while another thread unregisters a second mirror (and so waits for the
+ * callback).  The work's own invalidation must go through: nothing in the
+ * core may make it wait behind the unregistration.
+ */
+static void hmm_test_e2e_nested_invalidation(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long x = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	unsigned long y = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_test_async *unreg;
+	struct hmm_test_nest *n;
+
+	hmm_e2e_fill(e, x, 1);
+	hmm_e2e_fill(e, y, 1);
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	n->trigger = x;
+	n->victim = &e->tm2;
+	init_completion(&n->entered);
+	init_completion(&n->go);
+	n->worker = hmm_test_async_start(test, e->mm,
+					 hmm_test_async_nested_zap, n, y,
+					 PAGE_SIZE);
+	e->tm.nest = n;
+
+	unreg = hmm_test_async_start(test, NULL,
+				     hmm_test_async_unregister_victim, n, 0, 0);
+	/* The unregistration starts once the callback is running. */
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, x, PAGE_SIZE, MADV_DONTNEED),
+			0);
+	hmm_test_async_end(unreg);
+	complete(&n->go);	/* in case the callback never ran */
+	KUNIT_EXPECT_EQ(test, hmm_test_async_end(n->worker), 0);
+	KUNIT_EXPECT_TRUE_MSG(test, n->completed,
+			      "the callback's work could not invalidate the mm");
+	e->tm.nest = NULL;
+	kfree(n);
+	hmm_e2e_end(e);
+}
+
+/*
+ * A non-blockable invalidation calls the mirrors inside a non_block_start()
+ * section, so that a driver that sleeps there is caught by
+ * CONFIG_DEBUG_ATOMIC_SLEEP.
+ */
+static void hmm_test_e2e_nonblock_section(struct kunit *test)
+{
+	struct hmm_e2e *e;
+	unsigned long addr;
+
+	if (!IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP))
+		kunit_skip(test, "needs CONFIG_DEBUG_ATOMIC_SLEEP");
+	e = hmm_e2e_start(test);
+	addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	hmm_e2e_fill(e, addr, 1);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_nonblock(e, addr), 0);
+	KUNIT_EXPECT_GT(test, e->tm.non_block, 0);
+	hmm_e2e_end(e);
+}
+
+/*
+ * hmm_vma_range_begin() / hmm_vma_range_done(): a critical section for
+ * device mappings not built from a walk (exclusive access, migration).
+ * Only invalidations of its range count, and with an owner set, that
+ * owner's own exclusive grants and migrations do not.
+ */
+static void hmm_test_e2e_critical_section(struct kunit *test)
+{
+	static int owner, other;
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long a = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	unsigned long b = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct hmm_range *r = &e->range;
+
+	hmm_e2e_fill(e, a, 2);
+	hmm_e2e_fill(e, b, 1);
+	memset(r, 0, sizeof(*r));
+	r->mirror = &e->tm.mirror;
+	r->owner = &owner;
+	r->start = a;
+	r->end = a + 2 * PAGE_SIZE;
+
+	/* Somewhere else. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, b, PAGE_SIZE, MADV_DONTNEED),
+			0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* The owner's own exclusive grant and migration. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	hmm_test_raw_inval(e->mm, a, PAGE_SIZE, MMU_NOTIFY_EXCLUSIVE, &owner);
+	hmm_test_raw_inval(e->mm, a + PAGE_SIZE, PAGE_SIZE,
+			   MMU_NOTIFY_MIGRATE, &owner);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Another owner's exclusive grant. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	hmm_test_raw_inval(e->mm, a, PAGE_SIZE, MMU_NOTIFY_EXCLUSIVE, &other);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* A zap, even one that names the owner. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	hmm_test_raw_inval(e->mm, a, PAGE_SIZE, MMU_NOTIFY_CLEAR, &owner);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* MADV_DONTNEED of the range, as in the exclusive race. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, a + PAGE_SIZE, PAGE_SIZE,
+					 MADV_DONTNEED), 0);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Done twice: the second says nothing is valid. */
+	KUNIT_ASSERT_EQ(test, hmm_vma_range_begin(r), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Bad ranges change nothing. */
+	r->end = r->start;
+	KUNIT_EXPECT_EQ(test, hmm_vma_range_begin(r), -EINVAL);
+	r->end = a + 1;
+	KUNIT_EXPECT_EQ(test, hmm_vma_range_begin(r), -EINVAL);
+	KUNIT_EXPECT_NULL(test, r->track.hmm);
+	hmm_e2e_end(e);
+}
+
+/*
+ * The seed's documented loop calls hmm_vma_range_done() after an error, and
+ * its hmm_vma_fault() marks the entry that failed with
+ * values[HMM_PFN_ERROR].  So: the failing entry says ERROR, and done on a
+ * range that is not in flight returns false, quietly.
+ */
+static void hmm_test_e2e_seed_errors(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long ro = hmm_e2e_map(e, 2, PROT_READ);
+	unsigned long x = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct hmm_range never = {};
+
+	/* Write access requested in a read-only VMA. */
+	hmm_e2e_range(e, &e->tm, ro, 2);
+	e->pfns[0] = HMM_E2E_VALID;
+	e->pfns[1] = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EPERM);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_ERROR);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* A request in a hole. */
+	hmm_e2e_fill(e, x, 1);
+	KUNIT_ASSERT_EQ(test, vm_munmap(x + PAGE_SIZE, PAGE_SIZE), 0);
+	hmm_e2e_range(e, &e->tm, x, 2);
+	e->pfns[0] = HMM_E2E_VALID;
+	e->pfns[1] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), -EFAULT);
+	KUNIT_EXPECT_EQ(test, e->pfns[1], HMM_E2E_ERROR);
+	KUNIT_EXPECT_FALSE(test, hmm_e2e_done(e, &e->tm));
+
+	/* Never started. */
+	KUNIT_EXPECT_FALSE(test, hmm_vma_range_done(&never));
+	hmm_e2e_end(e);
+}
+
+/*
+ * hmm_vma_fault_lock(): the whole driver loop.  It returns with the driver
+ * lock held and valid entries; requests in the entries (which a retry
+ * would lose) and mirrors without lock callbacks are refused.
+ */
+static void hmm_test_e2e_fault_lock(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 4, PROT_READ | PROT_WRITE);
+	struct hmm_range *range;
+
+	hmm_e2e_touch_read(e, addr, 4);
+	range = hmm_e2e_range(e, &e->tm, addr, 4);
+	range->default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	KUNIT_ASSERT_EQ(test, hmm_vma_fault_lock(range, true, 0), 0);
+	KUNIT_EXPECT_TRUE(test, mutex_is_locked(&e->tm.lock));
+	KUNIT_EXPECT_EQ(test, hmm_e2e_count_rw(e, 4), 4UL);
+	KUNIT_EXPECT_NULL(test, range->track.hmm);
+	mutex_unlock(&e->tm.lock);
+
+	range = hmm_e2e_range(e, &e->tm, addr, 4);
+	e->pfns[0] = HMM_E2E_VALID;
+	KUNIT_EXPECT_EQ(test, hmm_vma_fault_lock(range, true, 0), -EINVAL);
+
+	hmm_test_mirror_init(&e->tm2, &hmm_test_mirror_ops_norelease);
+	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
+	range = hmm_e2e_range(e, &e->tm2, addr, 4);
+	KUNIT_EXPECT_EQ(test, hmm_vma_fault_lock(range, false, 0), -EINVAL);
+	KUNIT_EXPECT_FALSE(test, mutex_is_locked(&e->tm2.lock));
+	hmm_e2e_end(e);
+}
+
+/*
+ * Nothing progresses: every time the driver is about to validate, the CPU
+ * unmaps a page of the range again, and a snapshot has nothing to fault.
+ * hmm_vma_fault_lock() gives up with -EBUSY once the timeout passed
+ * without progress, and not much later.
+ */
+static void hmm_test_e2e_fault_lock_gives_up(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	ktime_t t0;
+	s64 ms;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 2);
+	hmm_e2e_range(e, &e->tm, addr, 2);
+	e->tm.zap_mm = e->mm;
+	e->tm.zap_addr = addr + PAGE_SIZE;
+	e->tm.zap_until = jiffies + 60 * HZ;
+	t0 = ktime_get();
+	ret = hmm_vma_fault_lock(&e->range, false, 200);
+	ms = ktime_ms_delta(ktime_get(), t0);
+	e->tm.zap_mm = NULL;
+	KUNIT_EXPECT_EQ(test, ret, -EBUSY);
+	KUNIT_EXPECT_FALSE(test, mutex_is_locked(&e->tm.lock));
+	KUNIT_EXPECT_GE(test, ms, 190LL);
+	KUNIT_EXPECT_LT(test, ms, 2000LL);
+	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.lock_calls), 2);
+	hmm_e2e_end(e);
+}
+
+/*
+ * Progress: the CPU unmaps a page of the range at every validation for
+ * 600 ms, three times the timeout, but every attempt faults it back in.
+ * hmm_vma_fault_lock() keeps going and succeeds once the unmapping stops;
+ * a loop with a fixed deadline would have given up.
+ */
+static void hmm_test_e2e_fault_lock_progress(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long addr = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct hmm_range *range;
+	ktime_t t0;
+	s64 ms;
+	int ret;
+
+	hmm_e2e_fill(e, addr, 2);
+	range = hmm_e2e_range(e, &e->tm, addr, 2);
+	range->default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+	e->tm.zap_mm = e->mm;
+	e->tm.zap_addr = addr + PAGE_SIZE;
+	e->tm.zap_until = jiffies + msecs_to_jiffies(600);
+	t0 = ktime_get();
+	ret = hmm_vma_fault_lock(range, true, 200);
+	ms = ktime_ms_delta(ktime_get(), t0);
+	e->tm.zap_mm = NULL;
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	KUNIT_EXPECT_TRUE(test, mutex_is_locked(&e->tm.lock));
+	KUNIT_EXPECT_EQ(test, hmm_e2e_count_rw(e, 2), 2UL);
+	mutex_unlock(&e->tm.lock);
+	KUNIT_EXPECT_GE(test, ms, 500LL);
+	KUNIT_EXPECT_GT(test, atomic_read(&e->tm.lock_calls), 3);
+	hmm_e2e_end(e);
+}
+
 static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip, hmm_enc_gen_params),
 	KUNIT_CASE_PARAM(hmm_test_pfn_roundtrip_all_flags, hmm_enc_gen_params),
@@ -2208,6 +2964,19 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_fence_parallel),
 	KUNIT_CASE(hmm_test_e2e_fence_nonblock),
 	KUNIT_CASE(hmm_test_e2e_fence_nonblock_signaled),
+	KUNIT_CASE(hmm_test_e2e_fault_zero_runs),
+	KUNIT_CASE(hmm_test_e2e_range_fault_zero),
+	KUNIT_CASE(hmm_test_e2e_done_unrelated),
+	KUNIT_CASE(hmm_test_e2e_no_wait_unrelated),
+	KUNIT_CASE(hmm_test_e2e_other_mm_no_wait),
+	KUNIT_CASE(hmm_test_e2e_register_no_wait),
+	KUNIT_CASE(hmm_test_e2e_nested_invalidation),
+	KUNIT_CASE(hmm_test_e2e_nonblock_section),
+	KUNIT_CASE(hmm_test_e2e_critical_section),
+	KUNIT_CASE(hmm_test_e2e_seed_errors),
+	KUNIT_CASE(hmm_test_e2e_fault_lock),
+	KUNIT_CASE(hmm_test_e2e_fault_lock_gives_up),
+	KUNIT_CASE(hmm_test_e2e_fault_lock_progress),
 	{}
 };
 
