@@ -93,9 +93,6 @@
 #define DMIRROR_CHUNK_SIZE	(256UL << 20)
 #define DMIRROR_MAX_CHUNKS	16
 
-/* A command gives up after this many fault passes without progress. */
-#define DMIRROR_MAX_STALLS	16
-
 /* Eviction passes over a chunk before pages still in use are given up. */
 #define DMIRROR_EVICT_PASSES	50
 
@@ -606,8 +603,21 @@ static int dmirror_sync_pagetables(struct hmm_mirror *mirror,
 	return ret;
 }
 
+/* The device page table lock, for hmm_vma_fault_lock(). */
+static void dmirror_lock(struct hmm_mirror *mirror)
+{
+	mutex_lock(&container_of(mirror, struct dmirror, mirror)->lock);
+}
+
+static void dmirror_unlock(struct hmm_mirror *mirror)
+{
+	mutex_unlock(&container_of(mirror, struct dmirror, mirror)->lock);
+}
+
 static const struct hmm_mirror_ops dmirror_mirror_ops = {
 	.sync_cpu_device_pagetables	= dmirror_sync_pagetables,
+	.lock				= dmirror_lock,
+	.unlock				= dmirror_unlock,
 };
 
 /*
@@ -705,84 +715,30 @@ static int dmirror_pt_commit(struct dmirror *dmirror, struct hmm_range *range,
 }
 
 /*
- * Fault one step [start, end) in and map it, retrying while it keeps being
- * invalidated, for at most HMM_RANGE_DEFAULT_TIMEOUT.
+ * A device fault on [start, end), at most one step: make it accessible and
+ * map it.  hmm_vma_fault_lock() keeps trying while the step is invalidated
+ * under it, as long as it makes progress.  On success dmirror->lock is
+ * held and the step is mapped: the caller accesses it before anything can
+ * unmap it again, as the device access that faulted would.
  */
-static int dmirror_fault_step(struct dmirror *dmirror, struct hmm_range *range,
-			      unsigned long start, unsigned long end,
-			      bool write)
+static int dmirror_fault_locked(struct dmirror *dmirror,
+				struct hmm_range *range, unsigned long start,
+				unsigned long end, bool write)
 {
-	struct mm_struct *mm = dmirror->mirror.mm;
-	unsigned long deadline = jiffies +
-				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	int ret;
 
-	for (;;) {
-		if (time_after(jiffies, deadline))
-			return -EBUSY;
+	/* default_flags is the request; input entries are unused. */
+	range->start = start;
+	range->end = end;
+	range->default_flags = DPTE_VALID | (write ? DPTE_WRITE : 0);
+	range->pfn_flags_mask = 0;
 
-		/* default_flags is the request; input entries are unused. */
-		range->start = start;
-		range->end = end;
-		range->default_flags = DPTE_VALID | (write ? DPTE_WRITE : 0);
-		range->pfn_flags_mask = 0;
-
-		if (mmap_read_lock_killable(mm))
-			return -EINTR;
-		ret = hmm_vma_fault(range, true);
-		mmap_read_unlock(mm);
-		if (ret == -EBUSY)
-			continue;
-		if (ret)
-			return ret;
-
-		mutex_lock(&dmirror->lock);
-		if (!hmm_vma_range_done(range)) {
-			mutex_unlock(&dmirror->lock);
-			continue;
-		}
-		ret = dmirror_pt_commit(dmirror, range, write);
-		mutex_unlock(&dmirror->lock);
+	ret = hmm_vma_fault_lock(range, true, 0);
+	if (ret)
 		return ret;
-	}
-}
-
-/*
- * One device fault: make [start, end) accessible to the device, step by
- * step, and map it.
- */
-static int dmirror_fault(struct dmirror *dmirror, unsigned long start,
-			 unsigned long end, bool write)
-{
-	struct mm_struct *mm = dmirror->mirror.mm;
-	struct hmm_range range __uninitialized;
-	unsigned long addr, next;
-	u64 *pfns;
-	int ret = 0;
-
-	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
-	if (!pfns)
-		return -ENOMEM;
-	dmirror_range_init(dmirror, &range, pfns);
-
-	if (!mmget_not_zero(mm)) {
-		ret = -EFAULT;
-		goto free_pfns;
-	}
-	for (addr = start; addr < end; addr = next) {
-		next = min(end, addr + DMIRROR_STEP_SIZE);
-		ret = dmirror_fault_step(dmirror, &range, addr, next, write);
-		if (ret)
-			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		cond_resched();
-	}
-	mmput(mm);
-free_pfns:
-	kfree(pfns);
+	ret = dmirror_pt_commit(dmirror, range, write);
+	if (ret)
+		mutex_unlock(&dmirror->lock);
 	return ret;
 }
 
@@ -1024,40 +980,21 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 				 unsigned long end, u8 *prot,
 				 struct dmirror_prot_runs *runs)
 {
-	struct mm_struct *mm = dmirror->mirror.mm;
-	unsigned long deadline = jiffies +
-				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	unsigned long n = (end - start) >> PAGE_SHIFT;
 	int ret;
 
 	range->start = start;
 	range->end = end;
-	for (;;) {
-		if (time_after(jiffies, deadline))
-			return -EBUSY;
-
-		if (mmap_read_lock_killable(mm))
-			return -EINTR;
-		ret = hmm_vma_get_pfns(range);
-		mmap_read_unlock(mm);
-		if (ret == -EBUSY)
-			continue;
-		if (ret)
-			return ret;
-
-		/*
-		 * The lock keeps the reported pages from being unmapped, and
-		 * so freed, while their struct page is looked at.
-		 */
-		mutex_lock(&dmirror->lock);
-		if (!hmm_vma_range_done(range)) {
-			mutex_unlock(&dmirror->lock);
-			continue;
-		}
-		dmirror_prot_fill(dmirror, range, prot, n, runs);
-		mutex_unlock(&dmirror->lock);
-		return 0;
-	}
+	ret = hmm_vma_fault_lock(range, false, 0);
+	if (ret)
+		return ret;
+	/*
+	 * The lock keeps the reported pages from being unmapped, and so
+	 * freed, while their struct page is looked at.
+	 */
+	dmirror_prot_fill(dmirror, range, prot, n, runs);
+	mutex_unlock(&dmirror->lock);
+	return 0;
 }
 
 /*
@@ -1180,74 +1117,95 @@ static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
 
 /*
  * Read [start, end) through the device page table into the user buffer.
- * With @fault, unmapped pages are faulted in; each fault pass counts in
- * cmd->faults.  Without, the first unmapped page fails with -ENOENT.
+ * With @fault, unmapped pages are faulted in one step at a time and read
+ * under the lock the fault returned with; cmd->faults counts fault passes
+ * (steps faulted back to back are one pass).  Without, the first unmapped
+ * page fails with -ENOENT.
  */
 static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			unsigned long start, unsigned long end, bool fault)
 {
 	char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	unsigned int stalls = 0;
+	struct hmm_range range __uninitialized;
 	unsigned long addr = start;
 	unsigned long done, n;
 	unsigned long size;
+	bool in_pass = false;
+	u64 *pfns = NULL;
 	void *buf;
 	int ret = 0;
 
 	buf = dmirror_bounce_alloc(start, end, &size);
-	if (!buf)
-		return -ENOMEM;
+	if (fault)
+		pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns),
+				     GFP_KERNEL);
+	if (!buf || (fault && !pfns)) {
+		ret = -ENOMEM;
+		goto free;
+	}
+	dmirror_range_init(dmirror, &range, pfns);
 
 	while (addr < end) {
 		n = min(end - addr, size) >> PAGE_SHIFT;
 		mutex_lock(&dmirror->lock);
 		done = dmirror_pt_read(dmirror, addr, n, buf);
-		mutex_unlock(&dmirror->lock);
-
-		if (done) {
-			if (copy_to_user(uptr + (addr - start), buf,
-					 done << PAGE_SHIFT)) {
-				ret = -EFAULT;
+		if (!done && fault) {
+			mutex_unlock(&dmirror->lock);
+			ret = dmirror_fault_locked(dmirror, &range, addr,
+						   addr + (n << PAGE_SHIFT),
+						   false);
+			if (ret)
 				break;
-			}
-			addr += done << PAGE_SHIFT;
-			cmd->cpages += done;
-			stalls = 0;
-			cond_resched();
-			continue;
+			if (!in_pass)
+				cmd->faults++;
+			done = dmirror_pt_read(dmirror, addr, n, buf);
 		}
-
-		if (!fault) {
+		mutex_unlock(&dmirror->lock);
+		if (!done) {
 			ret = -ENOENT;
 			break;
 		}
-		if (++stalls > DMIRROR_MAX_STALLS) {
-			ret = -EBUSY;
+		in_pass = fault && done == n && range.start == addr;
+		if (copy_to_user(uptr + (addr - start), buf,
+				 done << PAGE_SHIFT)) {
+			ret = -EFAULT;
 			break;
 		}
-		ret = dmirror_fault(dmirror, addr, end, false);
-		if (ret)
+		addr += done << PAGE_SHIFT;
+		cmd->cpages += done;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
 			break;
-		cmd->faults++;
+		}
+		cond_resched();
 	}
+free:
+	kfree(pfns);
 	vfree(buf);
 	return ret;
 }
 
+/* The write side of dmirror_read(), always faulting for write access. */
 static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			 unsigned long start, unsigned long end)
 {
 	const char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	unsigned int stalls = 0;
+	struct hmm_range range __uninitialized;
 	unsigned long addr = start;
 	unsigned long done, n;
 	unsigned long size;
+	bool in_pass = false;
+	u64 *pfns;
 	void *buf;
 	int ret = 0;
 
 	buf = dmirror_bounce_alloc(start, end, &size);
-	if (!buf)
-		return -ENOMEM;
+	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
+	if (!buf || !pfns) {
+		ret = -ENOMEM;
+		goto free;
+	}
+	dmirror_range_init(dmirror, &range, pfns);
 
 	while (addr < end) {
 		n = min(end - addr, size) >> PAGE_SHIFT;
@@ -1258,25 +1216,34 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 		}
 		mutex_lock(&dmirror->lock);
 		done = dmirror_pt_write(dmirror, addr, n, buf);
+		if (!done) {
+			mutex_unlock(&dmirror->lock);
+			ret = dmirror_fault_locked(dmirror, &range, addr,
+						   addr + (n << PAGE_SHIFT),
+						   true);
+			if (ret)
+				break;
+			if (!in_pass)
+				cmd->faults++;
+			done = dmirror_pt_write(dmirror, addr, n, buf);
+		}
 		mutex_unlock(&dmirror->lock);
-
-		if (done) {
-			addr += done << PAGE_SHIFT;
-			cmd->cpages += done;
-			stalls = 0;
-			cond_resched();
-			continue;
-		}
-
-		if (++stalls > DMIRROR_MAX_STALLS) {
-			ret = -EBUSY;
+		/* The fault mapped the step writable: at least its first page. */
+		if (WARN_ON_ONCE(!done)) {
+			ret = -EFAULT;
 			break;
 		}
-		ret = dmirror_fault(dmirror, addr, end, true);
-		if (ret)
+		in_pass = done == n && range.start == addr;
+		addr += done << PAGE_SHIFT;
+		cmd->cpages += done;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
 			break;
-		cmd->faults++;
+		}
+		cond_resched();
 	}
+free:
+	kfree(pfns);
 	vfree(buf);
 	return ret;
 }
@@ -1674,8 +1641,6 @@ static void dmirror_copy_to_device(struct dmirror *dmirror,
 static int dmirror_map_migrated(struct dmirror *dmirror,
 				struct migrate_vma *args, u64 *pfns)
 {
-	unsigned long deadline = jiffies +
-				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	struct hmm_range range __uninitialized;
 	unsigned long i, addr;
 	int ret;
@@ -1683,19 +1648,9 @@ static int dmirror_map_migrated(struct dmirror *dmirror,
 	dmirror_range_init(dmirror, &range, pfns);
 	range.start = args->start;
 	range.end = args->end;
-	for (;;) {
-		if (time_after(jiffies, deadline))
-			return -EBUSY;
-		ret = hmm_vma_get_pfns(&range);
-		if (ret == -EBUSY)
-			continue;
-		if (ret)
-			return ret;
-		mutex_lock(&dmirror->lock);
-		if (hmm_vma_range_done(&range))
-			break;
-		mutex_unlock(&dmirror->lock);
-	}
+	ret = hmm_vma_fault_lock(&range, false, 0);
+	if (ret)
+		return ret;
 
 	for (i = 0, addr = args->start; i < args->npages;
 	     i++, addr += PAGE_SIZE) {
@@ -1794,7 +1749,6 @@ static int dmirror_migrate(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			dmirror_copy_to_device(dmirror, &args);
 			migrate_vma_pages(&args);
 			migrate_vma_finalize(&args);
-			ret = dmirror_map_migrated(dmirror, &args, pfns);
 		} else {
 			dmirror_copy_to_ram(src, dst, args.npages, args.vma,
 					    addr);
@@ -1803,6 +1757,9 @@ static int dmirror_migrate(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			migrate_vma_finalize(&args);
 		}
 		mmap_read_unlock(mm);
+		/* Mapping takes its own snapshot, outside the mmap_lock. */
+		if (to_dev)
+			ret = dmirror_map_migrated(dmirror, &args, pfns);
 		if (ret)
 			break;
 
