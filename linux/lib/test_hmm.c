@@ -1786,39 +1786,65 @@ free_arrays:
  * Device exclusive access
  */
 
-/* Grant exclusive access to one step and map it for atomics. */
+/*
+ * Grant exclusive access to one step and map it for atomics, inside an
+ * HMM critical section: make_device_exclusive_range() hands back locked
+ * pages, but zap_pte_range() (MADV_DONTNEED, munmap) drops device
+ * exclusive entries without the page lock, and the page may be freed as
+ * soon as we let go of it.  Only if no invalidation of the step started
+ * since hmm_vma_range_begin() do the pages still back the step; our own
+ * grant (owner ddev) does not count.  Returns -EAGAIN to try the step
+ * again.
+ */
 static int dmirror_exclusive_step(struct dmirror *dmirror,
 				  struct mm_struct *mm, unsigned long start,
 				  unsigned long end, struct page **pages)
 {
 	unsigned long i, got, n = (end - start) >> PAGE_SHIFT;
+	struct hmm_range range = {
+		.mirror	= &dmirror->mirror,
+		.owner	= dmirror->ddev,
+		.start	= start,
+		.end	= end,
+	};
 	int ret;
 
-	/* Not mmap_assert_locked(): it needs dump_mm(), not exported. */
-	lockdep_assert_held(&mm->mmap_lock);
+	ret = hmm_vma_range_begin(&range);
+	if (ret)
+		return ret;
+
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto done;
+	}
 	ret = make_device_exclusive_range(mm, start, end, pages,
 					  dmirror->ddev);
+	mmap_read_unlock(mm);
 	if (ret < 0)
-		return ret;
+		goto done;
 	got = ret;
 	ret = 0;
 
-	/*
-	 * The pages stay locked until mapped: revoking exclusive access
-	 * needs the page lock, so it cannot slip in before the mapping.
-	 */
 	if (got != n)
 		ret = -EBUSY;
 	for (i = 0; i < got && !ret; i++)
 		if (!pages[i])
 			ret = -EBUSY;
-	if (!ret) {
-		mutex_lock(&dmirror->lock);
+
+	/*
+	 * The pages stay locked until mapped: revoking exclusive access
+	 * needs the page lock, so it cannot slip in before the mapping.
+	 */
+	mutex_lock(&dmirror->lock);
+	if (!hmm_vma_range_done(&range)) {
+		if (!ret)
+			ret = -EAGAIN;
+	} else {
 		for (i = 0; i < n && !ret; i++)
 			ret = dmirror_pt_set(dmirror, start + (i << PAGE_SHIFT),
 					     pages[i], DMIRROR_PT_ATOMIC);
-		mutex_unlock(&dmirror->lock);
 	}
+	mutex_unlock(&dmirror->lock);
 
 	for (i = 0; i < got; i++) {
 		if (!pages[i])
@@ -1827,6 +1853,12 @@ static int dmirror_exclusive_step(struct dmirror *dmirror,
 		put_page(pages[i]);
 	}
 	return ret;
+
+done:
+	mutex_lock(&dmirror->lock);
+	hmm_vma_range_done(&range);
+	mutex_unlock(&dmirror->lock);
+	return ret;
 }
 
 static int dmirror_exclusive(struct dmirror *dmirror,
@@ -1834,7 +1866,7 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 			     unsigned long end)
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
-	unsigned long addr, next;
+	unsigned long addr, next, deadline;
 	struct page **pages;
 	int ret = 0;
 
@@ -1847,12 +1879,15 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 	}
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DMIRROR_STEP_SIZE);
-		if (mmap_read_lock_killable(mm)) {
-			ret = -EINTR;
-			break;
-		}
-		ret = dmirror_exclusive_step(dmirror, mm, addr, next, pages);
-		mmap_read_unlock(mm);
+		deadline = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+		do {
+			ret = dmirror_exclusive_step(dmirror, mm, addr, next,
+						     pages);
+			if (ret == -EAGAIN && time_after(jiffies, deadline))
+				ret = -EBUSY;
+			if (ret == -EAGAIN && fatal_signal_pending(current))
+				ret = -EINTR;
+		} while (ret == -EAGAIN);
 		if (ret)
 			break;
 		cond_resched();
