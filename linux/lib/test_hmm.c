@@ -475,17 +475,39 @@ static void dmirror_count(struct dmirror_counters *stats,
  * @base: what the HMM core waits on.
  * @timer: "the device" finishing the invalidation after inval_latency_us.
  * @done: completed by @timer.
- * @ref: one reference for the core, one for @timer.
+ * @ref: one reference for every holder: the core (each update it was
+ *	handed to), @timer, and dmirror_fences while listed.
+ * @node: entry in dmirror_fences while in flight.
+ * @dmirror: the file whose device invalidation this is; only compared.
+ * @start: first address the invalidation covers.
+ * @end: end of what it covers (exclusive).
+ * @due: when @timer fires.  The device finishes its invalidations in the
+ *	order it started them, so a fence is done only once every earlier
+ *	one of its file is.
  */
 struct dmirror_fence {
 	struct hmm_fence	base;
 	struct hrtimer		timer;
 	struct completion	done;
 	refcount_t		ref;
+	struct list_head	node;
+	const struct dmirror	*dmirror;
+	unsigned long		start;
+	unsigned long		end;
+	ktime_t			due;
 };
 
 /* Fences whose timer has not run yet; module unload waits for them. */
 static atomic_t dmirror_fences_live = ATOMIC_INIT(0);
+
+/*
+ * Device invalidations in flight, of every file: a second invalidation of
+ * a range whose flush is still running must wait for that flush too (the
+ * fence rule of hmm_mirror_ops.sync_cpu_device_pagetables).  The lock is
+ * taken from the timers' hard interrupt context.
+ */
+static LIST_HEAD(dmirror_fences);
+static DEFINE_SPINLOCK(dmirror_fences_lock);
 
 static struct dmirror_fence *to_dmirror_fence(struct hmm_fence *fence)
 {
@@ -520,24 +542,57 @@ static enum hrtimer_restart dmirror_fence_timer(struct hrtimer *timer)
 {
 	struct dmirror_fence *df = container_of(timer, struct dmirror_fence,
 						timer);
+	unsigned long flags;
 
+	spin_lock_irqsave(&dmirror_fences_lock, flags);
+	list_del(&df->node);
+	spin_unlock_irqrestore(&dmirror_fences_lock, flags);
 	complete_all(&df->done);
-	dmirror_fence_put(&df->base);
+	dmirror_fence_put(&df->base);		/* the list's */
+	dmirror_fence_put(&df->base);		/* the timer's */
 	if (atomic_dec_and_test(&dmirror_fences_live))
 		wake_up_var(&dmirror_fences_live);
 	return HRTIMER_NORESTART;
 }
 
 /*
- * Simulate a device whose TLB invalidation takes @latency_us: start it and
- * hand the core a fence.  GFP_NOWAIT because invalidations run in reclaim
- * and in non-blocking sections; without memory a blockable update just
- * waits here instead.
+ * The fence of the last device invalidation of @dmirror still in flight
+ * that overlaps [start, end), with a reference for the caller; NULL if
+ * none.  Being the last one, it is done only once all of them are.
  */
-static int dmirror_start_latency(struct hmm_update *update,
+static struct dmirror_fence *dmirror_fence_inflight(const struct dmirror *dmirror,
+						    unsigned long start,
+						    unsigned long end)
+{
+	struct dmirror_fence *df, *last = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&dmirror_fences_lock, flags);
+	list_for_each_entry(df, &dmirror_fences, node)
+		if (df->dmirror == dmirror && df->start < end &&
+		    df->end > start)
+			last = df;
+	if (last)
+		refcount_inc(&last->ref);
+	spin_unlock_irqrestore(&dmirror_fences_lock, flags);
+	return last;
+}
+
+/*
+ * Simulate a device whose TLB invalidation takes @latency_us: start it and
+ * hand the core a fence.  The device works through its invalidations in
+ * order, so this one finishes no earlier than the previous one of the
+ * file.  GFP_NOWAIT because invalidations run in reclaim and in
+ * non-blocking sections; without memory a blockable update just waits
+ * here instead.
+ */
+static int dmirror_start_latency(struct dmirror *dmirror,
+				 struct hmm_update *update,
 				 unsigned int latency_us)
 {
-	struct dmirror_fence *df;
+	struct dmirror_fence *df, *prev;
+	unsigned long flags;
+	ktime_t due;
 
 	df = kmalloc(sizeof(*df), GFP_NOWAIT | __GFP_NOWARN);
 	if (!df) {
@@ -549,12 +604,24 @@ static int dmirror_start_latency(struct hmm_update *update,
 	df->base.ops = &dmirror_fence_ops;
 	df->base.next = NULL;
 	init_completion(&df->done);
-	refcount_set(&df->ref, 2);
+	refcount_set(&df->ref, 3);	/* core, timer, list */
+	df->dmirror = dmirror;
+	df->start = update->start;
+	df->end = update->end;
 	atomic_inc(&dmirror_fences_live);
-	hrtimer_init(&df->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	hrtimer_init(&df->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
 	df->timer.function = dmirror_fence_timer;
-	hrtimer_start(&df->timer, ns_to_ktime((u64)latency_us * NSEC_PER_USEC),
-		      HRTIMER_MODE_REL);
+
+	due = ktime_add_us(ktime_get(), latency_us);
+	spin_lock_irqsave(&dmirror_fences_lock, flags);
+	list_for_each_entry(prev, &dmirror_fences, node)
+		if (prev->dmirror == dmirror && ktime_after(prev->due, due))
+			due = prev->due;
+	df->due = due;
+	list_add_tail(&df->node, &dmirror_fences);
+	hrtimer_start(&df->timer, due, HRTIMER_MODE_ABS);
+	spin_unlock_irqrestore(&dmirror_fences_lock, flags);
+
 	update->fence = &df->base;
 	return 0;
 }
@@ -564,6 +631,7 @@ static int dmirror_invalidate(struct dmirror *dmirror,
 			      struct hmm_update *update)
 {
 	unsigned int latency_us = READ_ONCE(inval_latency_us);
+	struct dmirror_fence *df;
 	unsigned long dropped;
 
 	/*
@@ -587,7 +655,16 @@ static int dmirror_invalidate(struct dmirror *dmirror,
 
 	/* Only a device that had something mapped has TLBs to flush. */
 	if (latency_us && dropped)
-		return dmirror_start_latency(update, latency_us);
+		return dmirror_start_latency(dmirror, update, latency_us);
+
+	/*
+	 * Nothing new to drop, but an earlier invalidation of the range may
+	 * still be flushing it out of the device: the pages must not go
+	 * before that flush is done (the fence rule in hmm.h).
+	 */
+	df = dmirror_fence_inflight(dmirror, update->start, update->end);
+	if (df)
+		update->fence = &df->base;
 	return 0;
 }
 
