@@ -2551,4 +2551,382 @@ TEST_F_TIMEOUT(hmm, fence_parallel, 60)
 	ASSERT_LT(t, 0.060) TH_LOG("munmap took %.1f ms: serial?", t * 1e3);
 }
 
+/* ------------------------------------------------------------------------
+ * Core v2: retries that progress, critical sections, the fence rule
+ */
+
+/**
+ * struct storm - a thread that zaps pages of a range in a loop
+ * @p: first byte of what is zapped
+ * @len: bytes zapped by each MADV_DONTNEED (or remapped with @remap)
+ * @secs: how long it goes on
+ * @remap: munmap() and mmap(MAP_FIXED) instead of MADV_DONTNEED
+ * @shared: MAP_SHARED or MAP_PRIVATE, for @remap
+ * @gap_us: pause between operations, set by a test whose side starves
+ * @stop: set by the test to end the storm early
+ * @pause: the storm waits while it is set
+ * @paused: the storm acknowledges @pause
+ * @loops: completed operations
+ *
+ * The fields the two threads share are read and written with
+ * __atomic_load_n() and __atomic_store_n() (st_get(), st_set()).
+ */
+struct storm {
+	char *p;
+	size_t len;
+	double secs;
+	bool remap;
+	int shared;
+	unsigned int gap_us;
+	int stop;
+	int pause;
+	int paused;
+	unsigned long loops;
+};
+
+#define st_get(field)		__atomic_load_n(&(field), __ATOMIC_ACQUIRE)
+#define st_set(field, v)	__atomic_store_n(&(field), (v), __ATOMIC_RELEASE)
+
+static void *storm_fn(void *data)
+{
+	struct storm *st = data;
+	double end = now_sec() + st->secs;
+	unsigned int gap;
+
+	while (!st_get(st->stop) && now_sec() < end) {
+		if (st_get(st->pause)) {
+			st_set(st->paused, 1);
+			usleep(100);
+			continue;
+		}
+		st_set(st->paused, 0);
+		if (st->remap) {
+			munmap(st->p, st->len);
+			mmap(st->p, st->len, PROT_READ | PROT_WRITE,
+			     st->shared | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		} else {
+			madvise(st->p, st->len, MADV_DONTNEED);
+		}
+		st_set(st->loops, st->loops + 1);
+		gap = st_get(st->gap_us);
+		if (gap)
+			usleep(gap);
+	}
+	st_set(st->paused, 1);
+	return NULL;
+}
+
+/*
+ * Another thread zaps the whole range the device writes (one device fault
+ * step), over and over for 2.5 s: attempts of the device's fault are
+ * invalidated while they fault, but each one faults pages back in, so it
+ * makes progress and the fault keeps going until the storm ends.  A loop
+ * that gave up after a fixed second (HMM_RANGE_DEFAULT_TIMEOUT) failed
+ * this write with EBUSY.
+ */
+TEST_F_TIMEOUT(hmm, fault_storm_progress, 120)
+{
+	unsigned long npages = 512;
+	size_t size = npages * self->psz;
+	struct storm st = { 0 };
+	pthread_t t;
+	double t0;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = anon_with_buf(_metadata, size, &buf);
+	memset(p, 1, size);
+	pattern_fill(buf, size, 0x77);
+	st.p = p;
+	st.len = size;
+	st.secs = 2.5;
+	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+	while (st_get(st.loops) < 10)
+		usleep(100);
+	t0 = now_sec();
+	ret = dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL);
+	st_set(st.stop, 1);
+	pthread_join(t, NULL);
+	TH_LOG("write took %.2f s against %lu zaps", now_sec() - t0, st.loops);
+	ASSERT_EQ(ret, 0);
+	/* Written through the device; the storm zaps nothing any more. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, npages, NULL),
+		  0);
+	ASSERT_EQ(pattern_check(p, size, 0x77), -1);
+	free(buf);
+	munmap(p, size);
+}
+
+/*
+ * The device reads the range first, through whatever it has mapped (and
+ * faulting the rest); only then does the CPU look, which revokes the
+ * device's exclusive access.  Count the pages where the two differ.
+ */
+static void exclusive_race_check(struct __test_metadata *_metadata, int fd,
+				 char *p, char *buf, unsigned long npages,
+				 size_t psz, unsigned long *stale)
+{
+	unsigned long i;
+
+	ASSERT_EQ(dev_cmd(fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	for (i = 0; i < npages; i++)
+		if (buf[i * psz] != p[i * psz])
+			(*stale)++;
+}
+
+static void exclusive_race(struct __test_metadata *_metadata, int fd,
+			   size_t psz, bool remap)
+{
+	unsigned long npages = 16, it, stale = 0, ok = 0, busy = 0, last = 0;
+	size_t size = npages * psz;
+	struct storm st = { 0 };
+	double end = now_sec() + 4.0;
+	char *p, *buf;
+	pthread_t t;
+	int ret;
+
+	p = anon_with_buf(_metadata, size, &buf);
+	st.p = p;
+	st.len = size;
+	st.secs = 3600;
+	st.remap = remap;
+	st.shared = MAP_PRIVATE;
+	st.pause = 1;
+	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+
+	for (it = 0; now_sec() < end || it < 50; it++) {
+		/* Quiet: the CPU writes this round's value everywhere. */
+		memset(p, (int)(it % 250) + 1, size);
+		st_set(st.pause, 0);
+		ret = dev_cmd(fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages, NULL);
+		st_set(st.pause, 1);
+		while (!st_get(st.paused))
+			usleep(50);
+		/*
+		 * The storm may have unmapped the range halfway, or after the
+		 * grant and before the device read the pages back (ENOENT).
+		 */
+		if (ret == 0) {
+			ok++;
+			last = it;
+		} else if (ret == -EBUSY || ret == -EFAULT || ret == -EINVAL ||
+			   ret == -ENOENT) {
+			busy++;
+		} else {
+			ASSERT_EQ(ret, 0);
+		}
+		/*
+		 * On a slow kernel the storm may win every round: ease off,
+		 * more and more, until grants get through again.
+		 */
+		if (it - last > 20 && st.gap_us < 64000) {
+			st_set(st.gap_us, st.gap_us ? 2 * st.gap_us : 500);
+			last = it;
+		}
+		exclusive_race_check(_metadata, fd, p, buf, npages, psz, &stale);
+		if (stale)
+			break;
+	}
+	st_set(st.stop, 1);
+	pthread_join(t, NULL);
+	TH_LOG("%lu rounds: %lu granted, %lu refused, %lu storm ops",
+	       it, ok, busy, st.loops);
+	ASSERT_EQ(stale, 0) TH_LOG("device kept a page the CPU dropped");
+	ASSERT_GT(ok, 0);
+	free(buf);
+	munmap(p, size);
+}
+
+/*
+ * Device exclusive access races MADV_DONTNEED of the same pages, which
+ * drops device exclusive entries without the page lock: the device must
+ * never keep a page the CPU already let go of (and freed).
+ */
+TEST_F_TIMEOUT(hmm, exclusive_race_dontneed, 120)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	exclusive_race(_metadata, self->fd, self->psz, false);
+}
+
+/* The same against munmap() and mmap(MAP_FIXED) of the range. */
+TEST_F_TIMEOUT(hmm, exclusive_race_munmap, 120)
+{
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	exclusive_race(_metadata, self->fd, self->psz, true);
+}
+
+struct timed_madvise {
+	char *p;
+	size_t len;
+	int go;			/* st_get(), st_set() */
+	double start;
+	double end;
+	int ret;
+};
+
+static void *timed_dontneed(void *data)
+{
+	struct timed_madvise *m = data;
+
+	/*
+	 * Created before either starts: creating a thread maps its stack,
+	 * which waits for the mmap_lock the first madvise holds.
+	 */
+	while (!st_get(m->go))
+		usleep(1000);
+	m->start = now_sec();
+	m->ret = madvise(m->p, m->len, MADV_DONTNEED) ? -errno : 0;
+	m->end = now_sec();
+	return NULL;
+}
+
+/*
+ * The fence rule.  The device takes 300 ms to flush an invalidation.  A
+ * first MADV_DONTNEED drops the device mappings and waits for the flush; a
+ * second one of the same pages, started meanwhile, finds nothing left to
+ * drop, but the pages may only go once the first flush is done: the second
+ * madvise must not return before the first one's flush completed.
+ */
+TEST_F_TIMEOUT(hmm, fence_overlap, 60)
+{
+	unsigned long npages = 8;
+	size_t size = npages * self->psz;
+	struct timed_madvise first = { 0 }, second = { 0 };
+	pthread_t t1, t2;
+	char *p, *buf;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = anon_with_buf(_metadata, size, &buf);
+	memset(p, 5, size);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p, buf, npages, NULL), 0);
+	ASSERT_EQ(write_str(INVAL_LATENCY_PATH, "300000"), 0);
+	first.p = p;
+	first.len = size;
+	second.p = p;
+	second.len = size;
+	if (pthread_create(&t1, NULL, timed_dontneed, &first) == 0) {
+		if (pthread_create(&t2, NULL, timed_dontneed, &second) == 0) {
+			st_set(first.go, 1);
+			usleep(100000);
+			st_set(second.go, 1);
+			pthread_join(t2, NULL);
+		} else {
+			st_set(first.go, 1);
+		}
+		pthread_join(t1, NULL);
+	}
+	/* Put the module back before any assertion can leave the test. */
+	ASSERT_EQ(write_str(INVAL_LATENCY_PATH, "0"), 0);
+	ASSERT_EQ(first.ret, 0);
+	ASSERT_EQ(second.ret, 0);
+	TH_LOG("first %.0f-%.0f ms, second %.0f-%.0f ms", 0.0,
+	       (first.end - first.start) * 1e3,
+	       (second.start - first.start) * 1e3,
+	       (second.end - first.start) * 1e3);
+	/* The second started while the first was flushing... */
+	ASSERT_LT(second.start, first.start + 0.250);
+	/* ...and returned only once that flush was done. */
+	ASSERT_GE(second.end, first.start + 0.290);
+	free(buf);
+	munmap(p, size);
+}
+
+/* Every counter of hmm/stats, in file order; -1 past the last. */
+static void stats_snap(long *v)
+{
+	char line[256];
+	FILE *f = fopen(HMM_STATS_PATH, "r");
+	int i = 0;
+
+	while (f && i < 63 && fgets(line, sizeof(line), f))
+		v[i++] = strtol(strchr(line, ' ') ? strchr(line, ' ') + 1 :
+				line, NULL, 10);
+	v[i] = -1;
+	if (f)
+		fclose(f);
+}
+
+/* Log the counters of hmm/stats that moved since @before. */
+static void stats_log(struct __test_metadata *_metadata, const long *before)
+{
+	char line[256], name[64];
+	FILE *f = fopen(HMM_STATS_PATH, "r");
+	long val;
+	int i = 0;
+
+	while (f && before[i] >= 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %ld", name, &val) == 2 &&
+		    val != before[i])
+			TH_LOG("hmm/stats %s +%ld", name, val - before[i]);
+		i++;
+	}
+	if (f)
+		fclose(f);
+}
+
+/*
+ * Another thread of the process keeps unmapping and mapping unrelated
+ * memory while the device takes snapshots: not one snapshot is retried or
+ * waits because of it.  hmm/stats counts one walk per snapshot command
+ * that was not retried ("snapshots"), and, where the core has them, the
+ * retries, waits and rewinds themselves.  The other memory is shared so
+ * that it never merges with the range: merging and splitting private VMAs
+ * that share a PMD makes 6.1 invalidate the whole PMD
+ * (vma_adjust_trans_huge()), which does concern the range.
+ */
+TEST_F_TIMEOUT(hmm, snapshot_unrelated_munmap, 60)
+{
+	unsigned long npages = 256, i;
+	size_t size = npages * self->psz;
+	long walks, retries, waits, rewinds, before[64];
+	struct storm st = { 0 };
+	unsigned char *m;
+	char *p, *other;
+	pthread_t t;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = map_anon(size, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	ASSERT_NE(p, MAP_FAILED);
+	other = map_anon(64 * self->psz, PROT_READ | PROT_WRITE, MAP_SHARED);
+	ASSERT_NE(other, MAP_FAILED);
+	m = malloc(npages);
+	ASSERT_NE(m, NULL);
+	memset(p, 2, size);
+	stats_snap(before);
+	walks = read_long(HMM_STATS_PATH, "snapshots");
+	retries = read_long(HMM_STATS_PATH, "lock_retries");
+	waits = read_long(HMM_STATS_PATH, "range_waits");
+	rewinds = read_long(HMM_STATS_PATH, "rewinds");
+	ASSERT_GE(walks, 0);
+
+	st.p = other;
+	st.len = 64 * self->psz;
+	st.secs = 3600;
+	st.remap = true;
+	st.shared = MAP_SHARED;
+	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+	for (i = 0; i < 2000 || st_get(st.loops) < 200; i++)
+		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages,
+				  NULL), 0);
+	st_set(st.stop, 1);
+	pthread_join(t, NULL);
+	TH_LOG("%lu snapshots beside %lu munmap+mmap", i, st.loops);
+	stats_log(_metadata, before);
+	ASSERT_EQ(read_long(HMM_STATS_PATH, "snapshots") - walks, (long)i);
+	ASSERT_EQ(read_long(HMM_STATS_PATH, "lock_retries"), retries);
+	ASSERT_EQ(read_long(HMM_STATS_PATH, "range_waits"), waits);
+	ASSERT_EQ(read_long(HMM_STATS_PATH, "rewinds"), rewinds);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ(m[i], HMM_DMIRROR_PROT_WRITE);
+	free(m);
+	munmap(other, 64 * self->psz);
+	munmap(p, size);
+}
+
 TEST_HARNESS_MAIN
