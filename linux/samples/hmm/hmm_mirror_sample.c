@@ -16,7 +16,6 @@
 
 #include <linux/bits.h>
 #include <linux/hmm.h>
-#include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -65,7 +64,8 @@ static const u64 sdev_hmm_values[HMM_PFN_VALUE_MAX] = {
 /*
  * One device address space: a mirror of one mm.  @lock serializes the
  * device page table between the sync callback and the fault path; the
- * fault path calls hmm_vma_range_done() under it.
+ * fault path validates its range under it (hmm_vma_fault_lock() takes it
+ * through the mirror's lock callback).
  */
 struct sdev_as {
 	struct hmm_mirror	mirror;
@@ -95,9 +95,13 @@ static int sdev_sync(struct hmm_mirror *mirror,
 
 	/*
 	 * A migration or exclusive grant this driver started itself (owner
-	 * is the pgmap owner it passed) updates pt[] on its own, under
-	 * as->lock, which it may already hold: skip it.  This sample never
-	 * migrates, so the test never matches; it shows where it goes.
+	 * is the pgmap owner it passed) updates pt[] on its own, in a
+	 * critical section (hmm_vma_range_begin() before the work,
+	 * hmm_vma_range_done() under as->lock after it): skip it.  The
+	 * driver never holds as->lock across migrate_vma_setup() or
+	 * make_device_exclusive_range(), which invalidate other pages too
+	 * and come here for them.  This sample never migrates, so the test
+	 * never matches; it shows where it goes.
 	 */
 	if ((update->event == HMM_UPDATE_MIGRATE ||
 	     update->event == HMM_UPDATE_EXCLUSIVE) && update->owner == as)
@@ -115,8 +119,21 @@ static int sdev_sync(struct hmm_mirror *mirror,
 	return 0;
 }
 
+/* The lock sdev_sync() takes, for hmm_vma_fault_lock(). */
+static void sdev_lock(struct hmm_mirror *mirror)
+{
+	mutex_lock(&container_of(mirror, struct sdev_as, mirror)->lock);
+}
+
+static void sdev_unlock(struct hmm_mirror *mirror)
+{
+	mutex_unlock(&container_of(mirror, struct sdev_as, mirror)->lock);
+}
+
 static const struct hmm_mirror_ops sdev_mirror_ops = {
 	.sync_cpu_device_pagetables	= sdev_sync,
+	.lock				= sdev_lock,
+	.unlock				= sdev_unlock,
 };
 
 /* hmm_sample_mirror_end */
@@ -125,13 +142,13 @@ static const struct hmm_mirror_ops sdev_mirror_ops = {
 /*
  * Make [start, start + npages pages) readable (and writable if @write) by
  * the device and map it.  The range fits in pt[] and starts at as->start.
- * Gives up with -EBUSY if it keeps being invalidated for longer than
- * HMM_RANGE_DEFAULT_TIMEOUT.
+ * hmm_vma_fault_lock() takes the mmap_lock, faults, and validates under
+ * as->lock, trying again while the range is invalidated under it; it gives
+ * up with -EBUSY after HMM_RANGE_DEFAULT_TIMEOUT without progress.
  */
 static int sdev_fault(struct sdev_as *as, unsigned long start,
 		      unsigned int npages, bool write)
 {
-	struct mm_struct *mm = as->mirror.mm;
 	u64 pfns[SDEV_PT_ENTRIES];
 	struct hmm_range range = {
 		.mirror		   = &as->mirror,
@@ -148,39 +165,20 @@ static int sdev_fault(struct sdev_as *as, unsigned long start,
 		/* Our own device memory is reported, not faulted back. */
 		.dev_private_owner = as,
 	};
-	unsigned long deadline = jiffies +
-				 msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	unsigned int i;
 	int ret;
 
 	if (npages > SDEV_PT_ENTRIES)
 		return -EINVAL;
 
-	for (;;) {
-		if (time_after(jiffies, deadline))
-			return -EBUSY;
-
-		if (mmap_read_lock_killable(mm))
-			return -EINTR;
-		/* block == true: the mmap_lock is never dropped. */
-		ret = hmm_vma_fault(&range, true);
-		mmap_read_unlock(mm);
-		if (ret == -EBUSY)
-			continue;	/* invalidated while walking */
-		if (ret)
-			return ret;
-
-		mutex_lock(&as->lock);
-		if (!hmm_vma_range_done(&range)) {
-			/* An update started since the walk: redo it. */
-			mutex_unlock(&as->lock);
-			continue;
-		}
-		for (i = 0; i < npages; i++)
-			as->pt[(start - as->start) / PAGE_SIZE + i] = pfns[i];
-		mutex_unlock(&as->lock);
-		return 0;
-	}
+	ret = hmm_vma_fault_lock(&range, true, 0);
+	if (ret)
+		return ret;
+	/* as->lock is held and no invalidation of the range got in. */
+	for (i = 0; i < npages; i++)
+		as->pt[(start - as->start) / PAGE_SIZE + i] = pfns[i];
+	mutex_unlock(&as->lock);
+	return 0;
 }
 
 /* hmm_sample_fault_end */
