@@ -774,8 +774,9 @@ static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
 /*
  * The PMD of @start if [start, end) lies in one PUD of @vma and every level
  * above the PMD is a page table; NULL otherwise (a hugetlb VMA, or an upper
- * level that is none, huge or bad), for the generic walk to handle.  Upper
- * page tables are only freed under the mmap_lock held for write.
+ * level that is none, huge or bad), for the generic walk to handle.  The
+ * caller holds the mmap_lock and walks inside a VMA, whose upper page
+ * tables free_pgtables() never frees while the VMA exists.
  */
 static pmd_t *hmm_pmd_table(struct vm_area_struct *vma, unsigned long start,
 			    unsigned long end)
@@ -1029,6 +1030,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 {
 	struct hmm_range *range = hw->range;
 	unsigned long prev = range->start;
+	unsigned long rewound = 0;
 	unsigned int stalls = 0;
 	unsigned long pos;
 	int ret;
@@ -1039,13 +1041,20 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			pos = hw->last;
 			ret = hmm_track_check(range, &pos);
 			if (ret)
-				return ret;
+				return ret == -EAGAIN ? -EBUSY : ret;
 			if (pos < hw->last) {
-				/* Sent back: no progress until it gets past. */
+				/*
+				 * Sent back.  Invalidations moving on through
+				 * the range are progress; the same spot sent
+				 * back again and again is not.
+				 */
 				hw->last = pos;
 				hw->retries++;
-				if (++stalls > HMM_WALK_MAX_STALLS)
+				if (pos > rewound)
+					stalls = 0;
+				else if (++stalls > HMM_WALK_MAX_STALLS)
 					return -EBUSY;
+				rewound = pos;
 			}
 		}
 		if (hw->last >= range->end)
@@ -1085,7 +1094,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			pos = hw->last;
 			ret = hmm_track_check(range, &pos);
 			if (ret)
-				return ret;
+				return ret == -EAGAIN ? -EBUSY : ret;
 			if (pos < hw->last) {
 				hw->last = pos;
 				hw->retries++;

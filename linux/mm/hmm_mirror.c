@@ -185,6 +185,8 @@ struct hmm_inval {
  *	mirrors' callbacks.
  * @notifier_live: @notifier is inserted (by hmm_alloc_notifier()).
  * @released: the mm was torn down; nothing is recorded any more.
+ * @orphans: a mirror was unregistered with ranges still in flight, which
+ *	the free of this structure waits for.
  * @srcu: protects the readers of @mirrors (the invalidation callbacks).
  * @lock: protects @mirrors (writers), @ranges, the track of every listed
  *	range, @inval, @inval_used, @inval_more, @ends and @released.  Never held while
@@ -206,6 +208,7 @@ struct hmm {
 	struct mmu_interval_notifier	notifier;
 	bool				notifier_live;
 	bool				released;
+	bool				orphans;
 	struct srcu_struct		srcu;
 	spinlock_t			lock;	/* see above */
 	struct list_head		mirrors;
@@ -328,14 +331,19 @@ static enum hmm_update_event hmm_update_event(enum mmu_notifier_event event)
  * Ranges in flight and the invalidations under way
  */
 
-/* Does @inv concern the part of @range from @from on? */
+/*
+ * Does @inv concern the part of @range from @from on?  Only a critical
+ * section (hmm_vma_range_begin()) ignores its owner's own migrations and
+ * exclusive grants: a walk reads the page table, which those change.
+ */
 static bool hmm_inval_hits(const struct hmm_inval *inv,
 			   const struct hmm_range *range, unsigned long from)
 {
+	void *owner = range->track.owner;
+
 	if (inv->start >= range->end || inv->end <= from)
 		return false;
-	/* The range's own migrations and exclusive grants do not count. */
-	return !(range->owner && inv->owner == range->owner &&
+	return !(owner && inv->owner == owner &&
 		 (inv->event == HMM_UPDATE_MIGRATE ||
 		  inv->event == HMM_UPDATE_EXCLUSIVE));
 }
@@ -450,64 +458,92 @@ static int hmm_inval_busy(struct hmm *hmm, const struct hmm_range *range,
 	return busy;
 }
 
+/*
+ * Wait, with no lock held, until no recorded invalidation concerns
+ * [from, range->end) of @range, or an invalidation of @hmm ended, or
+ * 10 ms passed (a provisional record may never end by itself).
+ */
+static int hmm_track_sleep(struct hmm *hmm, struct hmm_range *range,
+			   unsigned long from)
+{
+	unsigned long ends;
+	long ret;
+
+	spin_lock(&hmm->lock);
+	if (!hmm_inval_busy(hmm, range, from)) {
+		spin_unlock(&hmm->lock);
+		return 0;
+	}
+	ends = hmm->ends;
+	spin_unlock(&hmm->lock);
+
+	hmm_stat_inc(HMM_STAT_RANGE_WAITS);
+	lock_map_acquire(&hmm_mirror_callback_map);
+	lock_map_release(&hmm_mirror_callback_map);
+	/* Pairs with the increment of ->ends in hmm_inval_del(). */
+	ret = wait_event_killable_timeout(hmm->wq,
+					  READ_ONCE(hmm->ends) != ends,
+					  msecs_to_jiffies(10));
+	return ret < 0 ? -EINTR : 0;
+}
+
 /**
- * hmm_track_check() - publish the progress of a walk and wait if needed
- * @range: range being walked
+ * hmm_track_check() - publish the progress of a walk
+ * @range: range being walked, or a critical section opening
  * @pos: in: entries below it hold output; out: where the walk goes on
  *
  * If an invalidation touched entries below @pos (read before it changed the
  * page table, perhaps), move @pos back to the first of them, or fail if
- * their input is gone.  Then wait until no recorded invalidation overlaps
- * the range from @pos on.  When @pos is the end of the range on return,
- * the walk is complete: from then on any touch spoils the range.
+ * their input is gone.  If a recorded invalidation overlaps the range from
+ * @pos on, the page table there is about to change: fail with -EAGAIN.  A
+ * walk holds the mmap_lock and must not wait for it: the invalidation's
+ * callbacks may be waiting for work that needs the mmap_lock, behind a
+ * writer that waits for the walk.  hmm_vma_fault_lock() waits once the
+ * lock is dropped.  When @pos is the end of the range on return, the walk
+ * is complete: from then on any touch spoils the range.
  *
- * Context: may sleep; no lock a mirror callback takes may be held.
- * Return: 0, -EBUSY (spoiled), -EINTR (fatal signal while waiting).
+ * Context: does not sleep.
+ * Return: 0, -EAGAIN (an invalidation of the range is under way; it ends by
+ * itself), -EBUSY (spoiled, or an invalidation that may never report its
+ * end is under way), -EFAULT (the mm was torn down).
  */
 int hmm_track_check(struct hmm_range *range, unsigned long *pos)
 {
 	struct hmm_range_track *t = &range->track;
 	struct hmm *hmm = t->hmm;
-	unsigned long ends;
+	int ret = -EBUSY;
 	int busy;
 
-	for (;;) {
-		spin_lock(&hmm->lock);
-		if (t->spoiled)
-			goto spoiled;
-		if (t->redo < *pos) {
-			if (!t->rewind) {
-				t->spoiled++;
-				goto spoiled;
-			}
-			*pos = t->redo;
-			hmm_stat_inc(HMM_STAT_REWINDS);
-		}
-		busy = hmm_inval_busy(hmm, range, *pos);
-		if (busy < 0)
-			goto spoiled;
-		t->written = *pos;
-		if (!busy) {
-			/* Later touches are seen by later reads, or spoil. */
-			t->redo = ULONG_MAX;
-			if (*pos >= range->end)
-				t->walking = false;
-			spin_unlock(&hmm->lock);
-			return 0;
-		}
-		ends = hmm->ends;
-		spin_unlock(&hmm->lock);
-
-		hmm_stat_inc(HMM_STAT_RANGE_WAITS);
-		lock_map_acquire(&hmm_mirror_callback_map);
-		lock_map_release(&hmm_mirror_callback_map);
-		/* Pairs with the increment of ->ends in hmm_inval_del(). */
-		if (wait_event_killable(hmm->wq, READ_ONCE(hmm->ends) != ends))
-			return -EINTR;
+	spin_lock(&hmm->lock);
+	if (hmm->released) {
+		ret = -EFAULT;
+		goto out;
 	}
-spoiled:
+	if (t->spoiled)
+		goto out;
+	if (t->redo < *pos) {
+		if (!t->rewind) {
+			t->spoiled++;
+			goto out;
+		}
+		*pos = t->redo;
+		hmm_stat_inc(HMM_STAT_REWINDS);
+	}
+	t->written = *pos;
+	busy = hmm_inval_busy(hmm, range, *pos);
+	if (busy) {
+		if (busy > 0)
+			ret = -EAGAIN;
+		goto out;
+	}
+	/* Later touches are seen by later reads, or spoil. */
+	t->redo = ULONG_MAX;
+	if (*pos >= range->end)
+		t->walking = false;
+	ret = 0;
+out:
 	spin_unlock(&hmm->lock);
-	return -EBUSY;
+	return ret;
 }
 
 /**
@@ -517,9 +553,11 @@ spoiled:
  *	section of the driver's own (hmm_vma_range_begin())
  * @rewind: the walk may write entries again (their input is not needed)
  *
- * Returns once no invalidation of the range is under way.
+ * A walk (@walk) fails with -EBUSY if an invalidation of the range is under
+ * way; a critical section, which holds no mmap_lock, waits for it to end.
  *
- * Context: may sleep; no lock a mirror callback takes may be held.
+ * Context: a walk does not sleep; a critical section may, and then no lock
+ * a mirror callback takes may be held.
  * Return: 0, -EINVAL (the range is in flight already), -EFAULT (the mm
  * was torn down), -EBUSY, -EINTR.
  */
@@ -550,6 +588,7 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 		.walking	= true,
 		/* A critical section has no entries to lose. */
 		.rewind		= rewind || !walk,
+		.owner		= walk ? NULL : range->owner,
 	};
 	list_add(&range->track.list, &hmm->ranges);
 	spin_unlock(&hmm->lock);
@@ -559,13 +598,19 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	 * invalidation of it is under way; from then on every touch spoils.
 	 */
 	pos = walk ? range->start : range->end;
-	do {
+	for (;;) {
 		ret = hmm_track_check(range, &pos);
+		if (walk || (!ret && !range->track.walking))
+			break;
+		if (ret == -EAGAIN)
+			ret = hmm_track_sleep(hmm, range, pos);
 		if (ret)
 			break;
-		if (!walk)
-			pos = range->end;
-	} while (!walk && range->track.walking);
+		pos = range->end;
+	}
+	/* A walk under the mmap_lock does not wait: its caller retries. */
+	if (ret == -EAGAIN)
+		ret = -EBUSY;
 	if (ret)
 		hmm_track_abort(range);
 	return ret;
@@ -580,6 +625,9 @@ void hmm_track_abort(struct hmm_range *range)
 	list_del(&range->track.list);
 	range->track.hmm = NULL;
 	spin_unlock(&hmm->lock);
+	/* hmm_free_work() may wait for the ranges of a buggy driver. */
+	if (unlikely(READ_ONCE(hmm->orphans)))
+		wake_up_all(&hmm->wq);
 }
 
 /**
@@ -628,7 +676,9 @@ EXPORT_SYMBOL_GPL(hmm_vma_range_begin);
  *
  * The range is valid if no invalidation overlapping [start, end) started
  * after it began, even one that already ended, and none was under way when
- * it began.  Invalidations of other addresses do not count, nor, with
+ * it began.  An invalidation that touched the range while it was walked
+ * does not count if the walk went back and read the entries it touched
+ * again, after it ended.  Invalidations of other addresses do not count, nor, with
  * &hmm_range.owner set, migrations and exclusive grants of that owner.
  * The range is finished either way.  Calling this on a range that is not
  * in flight (a walk that failed, a second call) returns false.
@@ -654,6 +704,8 @@ bool hmm_vma_range_done(struct hmm_range *range)
 	list_del(&t->list);
 	t->hmm = NULL;
 	spin_unlock(&hmm->lock);
+	if (unlikely(READ_ONCE(hmm->orphans)))
+		wake_up_all(&hmm->wq);
 	return valid;
 }
 EXPORT_SYMBOL_GPL(hmm_vma_range_done);
@@ -764,6 +816,25 @@ static int hmm_mirrors_sync(struct hmm *hmm, const struct hmm_update *base,
 }
 
 /*
+ * exit_mmap() releases the mm: every page is about to go.  Spoil every
+ * range and stop recording; the records of invalidations under way stay
+ * until their end, if the plain notifier, removed by the release, still
+ * sees it (the OOM reaper may be running): nothing consults them any more,
+ * hmm_track_check() fails every range with -EFAULT from now on.  Whoever
+ * waits for a record is woken by the caller, to find that out.
+ */
+static void hmm_release_ranges(struct hmm *hmm)
+{
+	struct hmm_range *range;
+
+	lockdep_assert_held(&hmm->lock);
+	hmm->released = true;
+	list_for_each_entry(range, &hmm->ranges, track.list)
+		range->track.spoiled++;
+	hmm->ends++;
+}
+
+/*
  * The interval notifier callback, first in every invalidation of the mm:
  * touch the ranges in flight, record the invalidation, then the two phases
  * of the mirrors.
@@ -780,6 +851,11 @@ static bool hmm_invalidate(struct mmu_interval_notifier *mni,
 		.blockable = mmu_notifier_range_blockable(nrange),
 		.owner = nrange->owner,
 	};
+	/*
+	 * mmu_interval_set_seq() is not called: nothing reads the sequence of
+	 * this notifier (no mmu_interval_read_begin() on it); validity is
+	 * kept per range.
+	 */
 	const struct hmm_inval inv = {
 		.key = nrange,
 		.start = nrange->start,
@@ -808,10 +884,19 @@ static bool hmm_invalidate(struct mmu_interval_notifier *mni,
 	 */
 	spin_lock(&hmm->lock);
 	if (base.event == HMM_UPDATE_RELEASE)
-		hmm->released = true;
-	hmm_ranges_touch(hmm, &inv);
+		hmm_release_ranges(hmm);
+	else
+		hmm_ranges_touch(hmm, &inv);
 	if (!hmm->released && !hlist_unhashed_lockless(&hmm->mn.hlist)) {
 		hmm_inval_expire(hmm, cur_seq);
+		/*
+		 * Two invalidations under way never share their range's
+		 * address (on the stack of the task running them): a record
+		 * with this key is one that never got its end.
+		 */
+		slot = hmm_inval_find(hmm, nrange);
+		if (slot)
+			hmm_inval_del(hmm, slot);
 		slot = hmm_inval_add(hmm, &inv);
 		if (!slot && base.blockable)
 			hmm->inval_more++;
@@ -827,6 +912,9 @@ static bool hmm_invalidate(struct mmu_interval_notifier *mni,
 		if (!base.blockable)
 			non_block_end();
 	}
+
+	if (base.event == HMM_UPDATE_RELEASE && wq_has_sleeper(&hmm->wq))
+		wake_up_all(&hmm->wq);
 
 	/* Failed: the page table does not change and no end will come. */
 	if (ret && slot) {
@@ -934,6 +1022,16 @@ free_hmm:
 	return ERR_PTR(ret);
 }
 
+static bool hmm_no_ranges(struct hmm *hmm)
+{
+	bool empty;
+
+	spin_lock(&hmm->lock);
+	empty = list_empty(&hmm->ranges);
+	spin_unlock(&hmm->lock);
+	return empty;
+}
+
 /*
  * The last reference is gone and no callback of the plain notifier runs
  * any more.  The interval notifier may still be called (with no mirror
@@ -942,6 +1040,9 @@ free_hmm:
 static void hmm_free_work(struct work_struct *work)
 {
 	struct hmm *hmm = container_of(work, struct hmm, free_work);
+
+	/* Ranges a mirror left in flight still point here (a driver bug). */
+	wait_event(hmm->wq, hmm_no_ranges(hmm));
 
 	if (hmm->notifier_live)
 		mmu_interval_notifier_remove(&hmm->notifier);
@@ -992,7 +1093,8 @@ static int hmm_mirror_check(struct hmm_mirror *mirror, struct mm_struct *mm)
  * has a mirror, registering another never waits for invalidations or
  * callbacks under way; the first takes mm_take_all_locks().
  *
- * Return: as hmm_mirror_register(), except that -EINTR cannot happen.
+ * Return: as hmm_mirror_register(); -EINTR only if a fatal signal stops
+ * the first registration on @mm (mm_take_all_locks()).
  */
 int hmm_mirror_register_locked(struct hmm_mirror *mirror,
 			       struct mm_struct *mm)
@@ -1071,8 +1173,9 @@ EXPORT_SYMBOL_GPL(hmm_mirror_register);
  * and none will run again, including a release() racing with exit_mmap().
  * It waits for the callbacks under way on this mirror's mm only, and holds
  * no lock while it waits.  It may be called before or after the mm exited.
- * Ranges of the mirror still in flight are a driver bug: they are reported
- * and finished (hmm_vma_range_done() returns false for them).
+ * Ranges of the mirror still in flight are a driver bug: they are reported,
+ * hmm_vma_range_done() returns false for them, and the per-mm state is only
+ * freed once they are done.
  * Unregistering a mirror that is not registered is reported once and
  * ignored.
  *
@@ -1082,7 +1185,7 @@ EXPORT_SYMBOL_GPL(hmm_mirror_register);
 void hmm_mirror_unregister(struct hmm_mirror *mirror)
 {
 	struct hmm *hmm = mirror->hmm;
-	struct hmm_range *range, *next;
+	struct hmm_range *range;
 
 	might_sleep();
 
@@ -1094,10 +1197,11 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 
 	spin_lock(&hmm->lock);
 	list_del_rcu(&mirror->list);
-	list_for_each_entry_safe(range, next, &hmm->ranges, track.list) {
+	list_for_each_entry(range, &hmm->ranges, track.list) {
 		if (WARN_ON_ONCE(range->mirror == mirror)) {
-			list_del(&range->track.list);
-			range->track.hmm = NULL;
+			/* Never valid now; the structure waits for its end. */
+			range->track.spoiled++;
+			hmm->orphans = true;
 		}
 	}
 	spin_unlock(&hmm->lock);
@@ -1114,6 +1218,9 @@ EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
 /* ------------------------------------------------------------------------
  * Bounded, progress-aware retry
  */
+
+/* hmm_vma_fault_lock() gives up after this many timeouts in all. */
+#define HMM_FAULT_LOCK_MAX_TIMEOUTS	8
 
 /**
  * hmm_vma_fault_lock() - fault or snapshot a range, validate, lock
@@ -1132,7 +1239,12 @@ EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
  * progress (an attempt faulted pages in, or got further into the range than
  * any attempt before) and gives up only after @timeout_ms without any,
  * so a large range under a stream of invalidations is not failed while it
- * still moves, and one that cannot move is failed on time.
+ * still moves, and one that cannot move is failed on time.  Whatever the
+ * progress, it gives up after HMM_FAULT_LOCK_MAX_TIMEOUTS times
+ * @timeout_ms in all, so that a process that keeps invalidating the range
+ * cannot hold a driver's fault worker for ever.  An attempt that found an
+ * invalidation of the range under way waits for it, with the mmap_lock
+ * dropped, before the next one.
  *
  * On success the driver lock is held and the entries are valid: program the
  * device, then call &hmm_mirror_ops.unlock.  The range is finished.
@@ -1146,15 +1258,16 @@ EXPORT_SYMBOL_GPL(hmm_mirror_unregister);
  * * -EINVAL - invalid range, a mirror without lock callbacks, or per-entry
  *   requests.
  * * -EFAULT, -EPERM - as hmm_vma_fault(); the mm has no users left (-EFAULT).
- * * -EBUSY - no progress for @timeout_ms.
+ * * -EBUSY - no progress for @timeout_ms, or HMM_FAULT_LOCK_MAX_TIMEOUTS
+ *   times @timeout_ms in all.
  * * -EINTR - a fatal signal is pending.
  */
 int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
 		       unsigned int timeout_ms)
 {
 	struct hmm_mirror *mirror = range->mirror;
+	unsigned long timeout, deadline, end, reached = 0;
 	struct hmm_walk_info info;
-	unsigned long timeout, deadline, reached = 0;
 	struct mm_struct *mm;
 	int ret;
 
@@ -1169,6 +1282,7 @@ int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
 	mm = mirror->mm;
 	timeout = msecs_to_jiffies(timeout_ms ?: HMM_RANGE_DEFAULT_TIMEOUT);
 	deadline = jiffies + timeout;
+	end = jiffies + HMM_FAULT_LOCK_MAX_TIMEOUTS * timeout;
 	for (;;) {
 		/* The mm is pinned for the walk only, not under the lock. */
 		if (!mmget_not_zero(mm))
@@ -1197,10 +1311,15 @@ int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
 		if (info.faults || info.reached > reached) {
 			reached = max(reached, info.reached);
 			deadline = jiffies + timeout;
-		} else if (time_after(jiffies, deadline)) {
+		}
+		if (time_after(jiffies, deadline) || time_after(jiffies, end)) {
 			hmm_stat_inc(HMM_STAT_LOCK_TIMEOUTS);
 			return -EBUSY;
 		}
+		/* An invalidation of the range under way: let it finish. */
+		ret = hmm_track_sleep(mirror->hmm, range, range->start);
+		if (ret)
+			return ret;
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		cond_resched();

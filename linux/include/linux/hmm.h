@@ -140,11 +140,14 @@ enum hmm_range_mode {
  * @list: entry in the range list of @hmm.
  * @written: entries of addresses below this hold output (the walk
  *	publishes it as it goes).
- * @redo: lowest address at or above @written that an invalidation touched
- *	while the walk was going on; ULONG_MAX if none.
+ * @redo: lowest address an invalidation touched while the walk was going
+ *	on, where the walk must read again; ULONG_MAX if none.
  * @spoiled: invalidations that touched entries already written, or any
  *	part of the range once the walk was complete.  Only ever counts up;
  *	the range is valid while it is 0.
+ * @owner: &hmm_range.owner of a critical section (hmm_vma_range_begin()),
+ *	whose own migrations and exclusive grants do not count; NULL for a
+ *	walk, which reads what they change.
  * @walking: the walk has not finished yet.
  * @rewind: the walk may write entries again (their input is not needed).
  *
@@ -158,6 +161,7 @@ struct hmm_range_track {
 	unsigned long		written;
 	unsigned long		redo;
 	unsigned int		spoiled;
+	void			*owner;
 	bool			walking;
 	bool			rewind;
 };
@@ -187,11 +191,13 @@ struct hmm_range_track {
  *	reported instead of being faulted back to system memory.
  * @mirror: mirror the range belongs to (hmm_vma_get_pfns(), hmm_vma_fault(),
  *	hmm_vma_range_begin()).
- * @owner: invalidations of type HMM_UPDATE_MIGRATE and HMM_UPDATE_EXCLUSIVE
- *	started with this owner do not invalidate the range: a driver
- *	migrating pages or taking exclusive access inside its own critical
- *	section is not told off by its own work.  NULL: every invalidation
- *	of the range counts.
+ * @owner: for hmm_vma_range_begin() only: invalidations of type
+ *	HMM_UPDATE_MIGRATE and HMM_UPDATE_EXCLUSIVE started with this owner
+ *	do not invalidate the critical section, so a driver migrating pages
+ *	or taking exclusive access inside it is not told off by its own
+ *	work.  It must keep its own migrations of the range from racing the
+ *	section.  Walks ignore it: they read what those change.  NULL: every
+ *	invalidation of the range counts.
  * @pfn_shift: left shift of the pfn inside an entry.
  * @mode: &enum hmm_range_mode bits; 0 writes one entry per page.
  * @track: state of a range in flight; private to the core, which sets it
