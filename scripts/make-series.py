@@ -210,7 +210,12 @@ def build_commits(plan):
                 die('patch %d (%s): %s does not apply:\n%s' %
                     (n, p['subject'], d, r.stdout))
         body, notes = read_body(p['body'])
-        msg = p['subject'] + '\n\n' + (body + '\n\n' if body else '') + \
+        # A body that ends in trailers (Fixes:) gets the sign-off below
+        # them, in the same block.
+        trailers = body and re.match(r'^[A-Z][A-Za-z-]+: ',
+                                     body.splitlines()[-1])
+        msg = p['subject'] + '\n\n' + \
+            (body + ('\n' if trailers else '\n\n') if body else '') + \
             SIGNOFF + '\n'
         git('add', '-A', '-f')
         if not git_out('diff', '--cached', '--name-only').strip():
