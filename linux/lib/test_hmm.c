@@ -1010,11 +1010,11 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 {
 	/*
 	 * The entries most snapshots are made of, mappings of system pages,
-	 * are told by their flags alone (and the zero page by its pfn),
-	 * without a call per entry.  Not when coherent device memory, mapped
-	 * like system memory, exists.
+	 * are told by their flags alone (and the zero page by its pfn: the
+	 * architectures with coloured zero pages have several, which
+	 * is_zero_pfn() knows), without a call per entry.  Not when coherent
+	 * device memory, mapped like system memory, exists.
 	 */
-	const unsigned long zero = my_zero_pfn(0);
 	const bool fast = !READ_ONCE(dmirror_coherent_memory);
 	unsigned long i, run;
 	u64 entry;
@@ -1027,7 +1027,7 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 		if (fast && (entry & DPTE_SYSTEM_MASK) == DPTE_VALID) {
 			v = (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
 						   HMM_DMIRROR_PROT_READ;
-			if (entry >> DPTE_PFN_SHIFT == zero)
+			if (is_zero_pfn(entry >> DPTE_PFN_SHIFT))
 				v |= HMM_DMIRROR_PROT_ZERO;
 			if (!(entry & DPTE_ORDER)) {
 				prot[i] = v;
@@ -1537,7 +1537,9 @@ static unsigned long dmirror_evict_batch(unsigned long pfn,
 /*
  * Move every allocated page of @chunk back to system memory.  Pages that
  * are transiently locked or referenced are retried a bounded number of
- * times.  Returns 0, or -EBUSY if some page could not be moved.
+ * times.  A coherent page under device exclusive access is not mapped, so
+ * migration cannot move it until the CPU revokes that access.  Returns 0,
+ * or -EBUSY if some page could not be moved.
  */
 static int dmirror_chunk_evict(struct dmirror_chunk *chunk)
 {
@@ -1567,6 +1569,20 @@ static int dmirror_chunk_evict(struct dmirror_chunk *chunk)
 	kfree(dst);
 	kfree(src);
 	return busy ? -EBUSY : 0;
+}
+
+/* Show the first page of @chunk something still holds. */
+static void dmirror_chunk_dump_busy(struct dmirror_chunk *chunk)
+{
+	unsigned long pfn = chunk->pagemap.range.start >> PAGE_SHIFT;
+	unsigned long end = (chunk->pagemap.range.end + 1) >> PAGE_SHIFT;
+
+	for (; pfn < end; pfn++) {
+		if (page_ref_count(pfn_to_page(pfn))) {
+			dump_page(pfn_to_page(pfn), "test_hmm: cannot evict");
+			return;
+		}
+	}
 }
 
 /* HMM_DMIRROR_RELEASE: empty the device memory of @ddev. */
@@ -1602,8 +1618,15 @@ static void dmirror_device_free_chunks(struct dmirror_device *ddev)
 		chunk = ddev->chunks[--ddev->nr_chunks];
 		ddev->chunks[ddev->nr_chunks] = NULL;
 
-		/* memunmap_pages() waits for the last page reference. */
-		WARN_ON(dmirror_chunk_evict(chunk));
+		/*
+		 * memunmap_pages() waits for the last page reference.  A
+		 * process that took device exclusive access to coherent
+		 * pages and closed the node keeps them until it exits.
+		 */
+		if (dmirror_chunk_evict(chunk)) {
+			dev_warn(&ddev->dev, "device memory still in use, waiting for it\n");
+			dmirror_chunk_dump_busy(chunk);
+		}
 		memunmap_pages(&chunk->pagemap);
 		if (chunk->pagemap.type == MEMORY_DEVICE_PRIVATE)
 			release_mem_region(chunk->pagemap.range.start,
@@ -1886,9 +1909,10 @@ static int dmirror_exclusive_step(struct dmirror *dmirror,
 	};
 	int ret;
 
+	/* -EBUSY: the OOM reaper's invalidation of the step is under way. */
 	ret = hmm_vma_range_begin(&range);
 	if (ret)
-		return ret;
+		return ret == -EBUSY ? -EAGAIN : ret;
 
 	if (mmap_read_lock_killable(mm)) {
 		ret = -EINTR;
@@ -1938,6 +1962,23 @@ done:
 	return ret;
 }
 
+/* Make [start, end) present and writable; @pages is scratch space. */
+static void dmirror_exclusive_prefault(struct mm_struct *mm,
+				       unsigned long start, unsigned long end,
+				       struct page **pages)
+{
+	long i, got;
+
+	if (mmap_read_lock_killable(mm))
+		return;
+	got = get_user_pages_remote(mm, start, (end - start) >> PAGE_SHIFT,
+				    FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD,
+				    pages, NULL, NULL);
+	mmap_read_unlock(mm);
+	for (i = 0; i < got; i++)
+		put_page(pages[i]);
+}
+
 static int dmirror_exclusive(struct dmirror *dmirror,
 			     struct hmm_dmirror_cmd *cmd, unsigned long start,
 			     unsigned long end)
@@ -1957,14 +1998,28 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DMIRROR_STEP_SIZE);
 		deadline = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-		do {
+		for (;;) {
 			ret = dmirror_exclusive_step(dmirror, mm, addr, next,
 						     pages);
-			if (ret == -EAGAIN && time_after(jiffies, deadline))
+			if (ret != -EAGAIN)
+				break;
+			if (time_after(jiffies, deadline)) {
 				ret = -EBUSY;
-			if (ret == -EAGAIN && fatal_signal_pending(current))
+				break;
+			}
+			if (fatal_signal_pending(current)) {
 				ret = -EINTR;
-		} while (ret == -EAGAIN);
+				break;
+			}
+			/*
+			 * Fault the step writable before trying again, outside
+			 * the critical section: the revocation of the entries
+			 * a failed attempt left, a copy on write or a THP split
+			 * are invalidations of the step, and inside the section
+			 * they would fail every attempt.
+			 */
+			dmirror_exclusive_prefault(mm, addr, next, pages);
+		}
 		if (ret)
 			break;
 		cond_resched();
