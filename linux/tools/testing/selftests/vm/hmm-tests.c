@@ -1063,6 +1063,65 @@ TEST_F(hmm, exclusive)
 	munmap(p, size);
 }
 
+/*
+ * Evicting device memory while the device holds exclusive access to it, as
+ * a driver reclaiming its memory under a running atomics kernel: coherent
+ * pages under exclusive access stay (-EBUSY: they are not mapped, so
+ * migration cannot move them), but the failed eviction must leave them
+ * exclusive and leak nothing.  Once CPU access has revoked it,
+ * everything is evicted with its data.  On 6.1 the failed migration
+ * "restored" each device exclusive entry as if it were a migration entry,
+ * with a reference too many: the page could never be evicted or freed.
+ */
+TEST_F(hmm, exclusive_release)
+{
+	unsigned long npages = 16;
+	size_t size = npages * self->psz;
+	unsigned long i;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	p = anon_with_buf(_metadata, size, &buf);
+	pattern_fill(p, size, 0x4d);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, npages,
+			  NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, buf, npages,
+			  NULL), 0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ((unsigned char)buf[i],
+			  HMM_DMIRROR_PROT_WRITE |
+			  (variant->coherent ?
+			   HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
+			   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL));
+	/*
+	 * Device private pages come back to system memory for exclusive
+	 * access; device coherent ones stay where they are.
+	 */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages,
+			  NULL), 0);
+	ret = dev_cmd(self->fd, HMM_DMIRROR_RELEASE, p, NULL, npages, NULL);
+	ASSERT_EQ(ret, variant->coherent ? -EBUSY : 0);
+	/* Still exclusive: nothing turned the entries back into mappings. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, buf, npages,
+			  NULL), 0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ((unsigned char)buf[i], HMM_DMIRROR_PROT_NONE);
+
+	/* The CPU revokes it and sees the data; then all of it goes. */
+	ASSERT_EQ(pattern_check(p, size, 0x4d), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_RELEASE, p, NULL, npages,
+			  NULL), 0);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, buf, npages,
+			  NULL), 0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ((unsigned char)buf[i] & 0xf0, 0);
+	ASSERT_EQ(pattern_check(p, size, 0x4d), -1);
+	free(buf);
+	munmap(p, size);
+}
+
 /* mprotect(PROT_READ) of exclusive pages stops device writes. */
 TEST_F(hmm, exclusive_mprotect)
 {
@@ -2146,6 +2205,57 @@ TEST_F(hmm, thp_split_munmap)
 	ASSERT_EQ(pattern_check(buf, half, 0x7707), -1);
 	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_READ, p + half, buf, 1, NULL),
 		  -EFAULT);
+out:
+	free(m);
+	free(buf);
+	munmap(base, base_size);
+}
+
+/*
+ * Device exclusive access to a THP-backed range, as a device doing atomics
+ * on a buffer that transparent_hugepage gave a huge page: the huge page is
+ * split so that every page can become a device exclusive entry, the device
+ * reads the data through its atomic mappings, and CPU accesses revoke them
+ * page by page, seeing the same data.  6.1 left every page of a THP out of
+ * exclusive access (EBUSY here).
+ */
+TEST_F(hmm, exclusive_thp)
+{
+	unsigned long npages = PMD_BYTES / self->psz, i;
+	unsigned char *m;
+	size_t base_size;
+	struct dres r;
+	void *base;
+	char *p, *buf;
+	int ret;
+
+	if (self->fd < 0)
+		SKIP(return, "/dev/hmm_dmirror%d absent", variant->node);
+	buf = malloc(PMD_BYTES);
+	m = malloc(npages);
+	ASSERT_NE(buf, NULL);
+	ASSERT_NE(m, NULL);
+	ret = thp_setup(self->fd, self->psz, &p, &base, &base_size, buf);
+	ASSERT_GE(ret, 0);
+	if (ret)
+		SKIP(goto out, "no THP allocated");
+
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages, &r),
+		  0);
+	ASSERT_EQ(r.cpages, npages);
+	ASSERT_EQ(pattern_check(buf, PMD_BYTES, 0x7707), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL,
+			  npages, NULL), -EPERM);
+	/* Every page is a device exclusive entry now, no PMD is left. */
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages, NULL),
+		  0);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ(m[i], HMM_DMIRROR_PROT_NONE);
+
+	/* CPU reads revoke the device's access and see the same data. */
+	ASSERT_EQ(pattern_check(p, PMD_BYTES, 0x7707), -1);
+	ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL,
+			  npages, NULL), 0);
 out:
 	free(m);
 	free(buf);
