@@ -8,6 +8,8 @@
 #   hmmh.thp=MODE        transparent_hugepage/enabled (default madvise)
 #   hmmh.filter=t1,t2    only these kselftest tests (fixture.variant.test)
 #   hmmh.inject=KIND     harness self-test: fail, panic or hang
+#   hmmh.spm=ADDR0,ADDR1 physical bases of two reserved 256 MiB ranges
+#                        (memmap=): test_hmm's device coherent memory
 # and, for the reliability stages (storm oom faultinj fuzz dataloss):
 #   hmmh.storm=SECONDS   invalidation storm length (default 20)
 #   hmmh.bound=SECONDS   longest a device command may take (default 10)
@@ -34,7 +36,7 @@ mount -t hugetlbfs none /dev/hugepages 2>/dev/null
 out=/dev/ttyS1
 [ -c "$out" ] || out=/dev/console
 
-stages= thp=madvise filter= inject=
+stages= thp=madvise filter= inject= spm=
 storm=20 bound=10 oom=20 fuzz=20000 fuzzsecs=120 seed=0x484d4d48 faults=1000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
@@ -42,6 +44,7 @@ for arg in $(cat /proc/cmdline); do
 	hmmh.thp=*) thp=${arg#*=} ;;
 	hmmh.filter=*) filter=${arg#*=} ;;
 	hmmh.inject=*) inject=${arg#*=} ;;
+	hmmh.spm=*) spm=${arg#*=} ;;
 	hmmh.storm=*) storm=${arg#*=} ;;
 	hmmh.bound=*) bound=${arg#*=} ;;
 	hmmh.oom=*) oom=${arg#*=} ;;
@@ -77,6 +80,13 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo clear >/sys/kernel/debug/kmemleak
 fi
 echo 1 >/proc/sys/kernel/panic_on_oops 2>/dev/null
+# Every load of test_hmm, by this script, test_hmm.sh or a test program,
+# gets the device coherent memory: nodes 2 and 3 exist.
+if [ -n "$spm" ]; then
+	mkdir -p /etc/modprobe.d
+	echo "options test_hmm spm_addr_dev0=${spm%,*} spm_addr_dev1=${spm#*,}" \
+		>/etc/modprobe.d/test_hmm.conf
+fi
 
 # The test programs are wrapped in harness-filter.c: only these run.
 export HMMH_FILTER="$filter"

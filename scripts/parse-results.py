@@ -13,7 +13,10 @@ not met.
 
 kselftest quirk: 6.1's harness reports SKIP(exit(0), ...) in a fixture
 setup as "ok".  A test whose own output says SKIP is counted as a skip,
-never as a pass.
+never as a pass.  With --require-coherent (every guest has device coherent
+memory) a skipped device coherent variant is a failure.  --xfail names
+tests that must fail (a documented baseline): they count neither way, and
+one that passes or does not run is a failure.
 """
 
 import argparse
@@ -67,11 +70,25 @@ def read_lines(path):
 
 
 class Verdict:
-    def __init__(self):
-        self.cases = []        # (stage, name, 'pass' | 'fail' | 'skip')
+    def __init__(self, require_coherent=False, xfail=()):
+        self.cases = []        # (stage, name, 'pass' | 'fail' | 'skip' | 'xfail')
         self.failures = []     # human-readable reasons
+        self.require_coherent = require_coherent
+        self.xfail = set(xfail)
 
     def case(self, stage, name, result):
+        if name in self.xfail:
+            if result == 'fail':
+                result = 'xfail'
+            elif result == 'pass':
+                self.failures.append(f'{stage}: {name}: expected to fail, passed')
+        if result == 'skip' and self.require_coherent and \
+                'device_coherent' in name:
+            result = 'fail'
+            self.failures.append(f'{stage}: {name}: skipped, but the guest '
+                                 'has device coherent memory')
+            self.cases.append((stage, name, result))
+            return
         self.cases.append((stage, name, result))
         if result == 'fail':
             self.failures.append(f'{stage}: {name}')
@@ -89,9 +106,12 @@ def parse_tap(stage, lines, v):
     seen = 0
     plan = None
     block_skip = False
+    run_name = None
     for line in lines:
-        if RUN_LINE.match(line):
+        m = RUN_LINE.match(line)
+        if m:
             block_skip = False
+            run_name = m.group(1)
             continue
         if SKIP_MSG.match(line):
             block_skip = True
@@ -104,7 +124,8 @@ def parse_tap(stage, lines, v):
         if not m or m.group(1):
             continue
         seen += 1
-        name = m.group(4).strip() or f'test {m.group(3)}'
+        # A skipped kselftest prints no name on its result line.
+        name = m.group(4).strip() or run_name or f'test {m.group(3)}'
         if m.group(2):
             result = 'fail'
         elif m.group(5) == 'SKIP' or block_skip:
@@ -113,6 +134,7 @@ def parse_tap(stage, lines, v):
             result = 'pass'
         v.case(stage, name, result)
         block_skip = False
+        run_name = None
     return seen, plan
 
 
@@ -189,12 +211,17 @@ def main():
     ap.add_argument('--seconds', type=int, default=0)
     ap.add_argument('--timeout', type=int, default=0)
     ap.add_argument('--expect', choices=sorted(EXPECT))
+    ap.add_argument('--xfail', default='',
+                    help='comma separated tests that must fail')
+    ap.add_argument('--require-coherent', action='store_true',
+                    help='a skipped device coherent test is a failure')
     ap.add_argument('--json')
     a = ap.parse_args()
 
     console = read_lines(a.console)
     tests = read_lines(a.tests)
-    v = Verdict()
+    xfail = [t for t in a.xfail.split(',') if t]
+    v = Verdict(a.require_coherent, xfail)
 
     if a.qemu_rc in (124, 137):
         v.fail(f'guest timed out after {a.timeout}s (hung?)')
@@ -231,12 +258,19 @@ def main():
                 v.fail(f'{stage}: no test results')
         if rc is None:
             v.fail(f'stage {stage} did not finish')
-        elif rc != 0 and v.count('fail', stage) == 0:
+        elif rc != 0 and v.count('fail', stage) + v.count('xfail', stage) == 0:
             v.fail(f'{stage}: exited with status {rc} but no test failed')
+        xf = v.count('xfail', stage)
         summary.append(f'  {stage}: {v.count("pass", stage)} passed, '
                        f'{v.count("fail", stage)} failed, '
                        f'{v.count("skip", stage)} skipped'
+                       f'{f", {xf} failed as expected" if xf else ""}'
                        f'{"" if rc is None else f" (rc={rc})"}')
+
+    ran = {n for _, n, _ in v.cases}
+    for t in xfail:
+        if t not in ran:
+            v.fail(f'expected failure {t} did not run')
 
     if not any(line.startswith('HMMH-DONE') for line in tests) and \
             not any('timed out' in f for f in v.failures):

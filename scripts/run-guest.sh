@@ -17,16 +17,24 @@
 #   -a ARGS      extra kernel command line
 #   -x OUTCOME   expect this failure instead of a pass (harness self-test)
 #   -c CPUS      vCPUs (default 2)
+#   -X TESTS     expected failures: kselftest names (comma separated) that
+#                must fail; they count neither way, a pass counts as failed
 #   -I           count instructions: one vCPU under -icount shift=0,sleep=off,
 #                so one guest nanosecond is one guest instruction
 #   -i           interactive: console on this terminal, no verdict
 #   -s           show the test output on this terminal after the run
+#
+# Every guest has device coherent memory for test_hmm's nodes 2 and 3: two
+# 256 MiB ranges at the top of its 2 GiB are reserved (memmap=) and
+# hmmh.spm= tells the guest's init to load test_hmm with them, so the
+# coherent variants of the tests run everywhere; a coherent test that
+# skips anyway counts as failed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=ours flavour= tmo=900 thp=madvise filter= extra= expect= interactive= show=
-smp=2 icount=()
-while getopts v:f:t:T:F:a:x:c:isI o; do
+smp=2 icount=() xfail=
+while getopts v:f:t:T:F:a:x:c:X:isI o; do
 	case "$o" in
 	v) variant=$OPTARG ;;
 	f) flavour=$OPTARG ;;
@@ -36,6 +44,7 @@ while getopts v:f:t:T:F:a:x:c:isI o; do
 	a) extra=$OPTARG ;;
 	x) expect=$OPTARG ;;
 	c) smp=$OPTARG ;;
+	X) xfail=$OPTARG ;;
 	i) interactive=1 ;;
 	s) show=1 ;;
 	I) icount=(-icount shift=0,sleep=off) ;;
@@ -56,7 +65,10 @@ kernel=$obj/arch/x86/boot/bzImage
 [ -f "$kernel" ] || die "no kernel at $kernel"
 [ -f "$guest/initramfs.cpio.gz" ] || die "no initramfs in $guest"
 
+# The device coherent memory of test_hmm (see above).
+spm0=0x60000000 spm1=0x70000000
 append="console=ttyS0 panic=-1 hmmh.stages=$stages hmmh.thp=$thp"
+append+=" memmap=256M\$$spm0 memmap=256M\$$spm1 hmmh.spm=$spm0,$spm1"
 [ -n "$filter" ] && append+=" hmmh.filter=$filter"
 [ -n "$extra" ] && append+=" $extra"
 
@@ -84,7 +96,8 @@ secs=$(( $(date +%s) - start ))
 set +e
 python3 "$ROOT/scripts/parse-results.py" --name "$name" --stages "$stages" \
 	--console "$console" --tests "$tests" --qemu-rc "$qrc" --seconds "$secs" \
-	--timeout "$tmo" ${expect:+--expect "$expect"} --json "$LOGS/$name.json"
+	--timeout "$tmo" ${expect:+--expect "$expect"} ${xfail:+--xfail "$xfail"} \
+	--require-coherent --json "$LOGS/$name.json"
 rc=$?
 set -e
 exit $rc
