@@ -492,7 +492,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psz = sysconf(_SC_PAGESIZE);
 	size = NPAGES * psz;
-	tap_plan(14);
+	tap_plan(15);
 	mkdir(MNT, 0755);
 	dev = open(HMMH_DEV0, O_RDWR);
 	if (dev < 0 || sh("mke2fs -q %s >/dev/null", blkdev) ||
@@ -512,6 +512,16 @@ int main(int argc, char **argv)
 	     verify("unload: CPU view", p, NPAGES, 11, 0);
 	tap(ok && !sh("modprobe test_hmm"),
 	    "dataloss.device_pages_through_module_unload");
+
+	/* The same with device coherent memory, evicted at unload too. */
+	dev = open(HMMH_DEV2, O_RDWR);
+	p = dev < 0 ? NULL : on_device(dev, 12);
+	if (dev >= 0)
+		close(dev);
+	ok = p && !sh("modprobe -r test_hmm") && access(HMMH_DEV2, F_OK) &&
+	     verify("unload: CPU view of coherent pages", p, NPAGES, 12, 0);
+	tap(ok && !sh("modprobe test_hmm"),
+	    "dataloss.coherent_pages_through_module_unload");
 	sh("umount " MNT);
 	diag("dataloss: %llu bytes verified, %.1f s", verified, now() - t0);
 	return tap_failed ? 1 : 0;

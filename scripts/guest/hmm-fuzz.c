@@ -5,6 +5,9 @@
  *
  *   hmm-fuzz [CALLS [SEED [SECONDS]]]
  *
+ * The files are the four nodes of test_hmm, device private (0, 1) and
+ * device coherent (2, 3).
+ *
  * Deterministic for a SEED (printed; default 0x484d4d48): random commands
  * (every real one, unknown numbers, wrong sizes and directions) with random
  * picks from interesting values for the argument pointer (NULL, read-only,
@@ -36,7 +39,8 @@
 
 static size_t psz;
 static char *range, *rdonly, *unmapped, *shortbuf, *bigbuf;
-static int fds[2];
+#define NFDS		4
+static int fds[NFDS];
 static atomic_bool stop;
 static atomic_ulong calls, unexpected, not_enotty, slow, dups, unloads,
 		    unload_bad, successes;
@@ -191,8 +195,8 @@ static void *closer(void *arg)
 	uint64_t s = (uintptr_t)arg;
 
 	while (!atomic_load(&stop)) {
-		int i = rnd(&s) % 2;
-		int fd = open(i ? HMMH_DEV1 : HMMH_DEV0, O_RDWR);
+		int i = rnd(&s) % NFDS;
+		int fd = open(hmmh_devs[i], O_RDWR);
 
 		if (fd >= 0) {
 			dup2(fd, fds[i]);
@@ -284,10 +288,12 @@ int main(int argc, char **argv)
 	mprotect(range + NPAGES * psz, psz, PROT_NONE);	/* guard */
 	mprotect(shortbuf + 4 * psz, psz, PROT_NONE);	/* guard */
 	memset(range, 0x11, NPAGES * psz);
-	fds[0] = open(HMMH_DEV0, O_RDWR);
-	fds[1] = open(HMMH_DEV1, O_RDWR);
-	if (fds[0] < 0 || fds[1] < 0)
-		return diag("open: %s", strerror(errno)), 1;
+	for (i = 0; i < NFDS; i++) {
+		fds[i] = open(hmmh_devs[i], O_RDWR);
+		if (fds[i] < 0)
+			return diag("open %s: %s", hmmh_devs[i],
+				    strerror(errno)), 1;
+	}
 
 	pthread_create(&th_close, NULL, closer, (void *)(uintptr_t)(seed ^ 1));
 	pthread_create(&th_unload, NULL, unloader, NULL);
@@ -300,7 +306,7 @@ int main(int argc, char **argv)
 
 			if (!pid) {
 				for (k = 0; k < 50; k++)
-					bad |= fuzz_one(&cs, fds[k & 1], 1);
+					bad |= fuzz_one(&cs, fds[k % NFDS], 1);
 				_exit(bad ? 1 : 0);
 			}
 			if (pid > 0 && waitpid(pid, &st, 0) == pid) {
@@ -314,7 +320,7 @@ int main(int argc, char **argv)
 			atomic_fetch_add(&unload_bad, 1);
 			diag("modprobe -r succeeded with files open");
 		}
-		fuzz_one(&s, fds[rnd(&s) % 2], 0);
+		fuzz_one(&s, fds[rnd(&s) % NFDS], 0);
 	}
 	atomic_store(&stop, 1);
 	pthread_join(th_close, NULL);
@@ -338,8 +344,8 @@ int main(int argc, char **argv)
 	    "fuzz.unload_refused_while_open (%lu attempts)",
 	    atomic_load(&unloads));
 
-	close(fds[0]);
-	close(fds[1]);
+	for (i = 0; i < NFDS; i++)
+		close(fds[i]);
 	for (i = 0, ret = 1; i < 50 && ret; i++) {
 		ret = sh("modprobe -r test_hmm");
 		if (ret)

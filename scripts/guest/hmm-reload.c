@@ -4,7 +4,8 @@
  * still has pages in its device memory.
  *
  * Each cycle loads the module, fills a buffer, migrates it to device
- * memory, checks that the module cannot go while a mirror is open, closes
+ * memory (device private and device coherent nodes in turn), checks that
+ * the module cannot go while a mirror is open, closes
  * the device (the mirror goes, the device pages stay mapped in this
  * process), unloads the module, which must evict every device page back to
  * system memory, and finally checks every byte.  Prints TAP; exit status 0
@@ -20,7 +21,8 @@
 static long page_size;
 
 /* One cycle; returns NULL on success or what went wrong. */
-static const char *cycle(unsigned int seed, char *why, size_t len)
+static const char *cycle(unsigned int seed, const char *dev, char *why,
+			 size_t len)
 {
 	size_t size = NPAGES * page_size;
 	struct hmm_dmirror_cmd cmd;
@@ -30,9 +32,9 @@ static const char *cycle(unsigned int seed, char *why, size_t len)
 
 	if (sh("modprobe test_hmm"))
 		return "modprobe test_hmm failed";
-	fd = open(HMMH_DEV0, O_RDWR);
+	fd = open(dev, O_RDWR);
 	if (fd < 0) {
-		snprintf(why, len, "open %s: %s", HMMH_DEV0, strerror(errno));
+		snprintf(why, len, "open %s: %s", dev, strerror(errno));
 		return why;
 	}
 	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -77,13 +79,15 @@ int main(int argc, char **argv)
 	page_size = sysconf(_SC_PAGESIZE);
 	tap_plan(cycles);
 	for (i = 0; i < cycles; i++) {
-		const char *err = cycle(i + 1, why, sizeof(why));
+		/* Odd cycles: the device coherent node. */
+		const char *dev = i & 1 ? HMMH_DEV2 : HMMH_DEV0;
+		const char *err = cycle(i + 1, dev, why, sizeof(why));
 
 		if (err) {
-			tap(0, "reload.cycle%u # %s", i + 1, err);
+			tap(0, "reload.cycle%u (%s) # %s", i + 1, dev, err);
 			sh("modprobe -r test_hmm 2>/dev/null");
 		} else {
-			tap(1, "reload.cycle%u", i + 1);
+			tap(1, "reload.cycle%u (%s)", i + 1, dev);
 		}
 	}
 	return tap_failed ? 1 : 0;

@@ -5,7 +5,9 @@
  *   hmm-storm SECONDS [OP_BOUND_SECONDS]
  *
  * Device threads read, write, snapshot and migrate NPAGES pages through
- * /dev/hmm_dmirror0 and /dev/hmm_dmirror1 while other threads mprotect the
+ * the device private nodes /dev/hmm_dmirror0 and 1 and the device coherent
+ * nodes 2 and 3 (reads through all four, migrations to 0 and 2) while
+ * other threads mprotect the
  * range, zap it (MADV_DONTNEED), replace it (mmap MAP_FIXED, munmap+mmap)
  * and fork children that touch and exit.  One writer thread gives every
  * page a rising generation, by CPU stores or by device writes.
@@ -25,8 +27,7 @@
  *   READ, WRITE, SNAPSHOT: EFAULT (range unmapped or PROT_NONE: no VMA or
  *     a VMA without access, hmm_vma_fault/get_pfns), EPERM (WRITE to a
  *     PROT_READ range: hmm_record_fault), EBUSY (the fault or snapshot
- *     kept being invalidated for HMM_RANGE_DEFAULT_TIMEOUT, or
- *     DMIRROR_MAX_STALLS passes mapped nothing);
+ *     made no progress for HMM_RANGE_DEFAULT_TIMEOUT: hmm_vma_fault_lock);
  *   MIGRATE_TO_DEV: EINVAL (no readable VMA at an address:
  *     dmirror_migrate_vma), ENOENT (a page moved was invalidated again
  *     before the device read it back), EBUSY (dmirror_map_migrated's
@@ -358,49 +359,59 @@ static void *writer(void *arg)
 
 static void *reader(void *arg)
 {
-	int self = (intptr_t)arg;
-	int fd0 = open(HMMH_DEV0, O_RDWR), fd1 = open(HMMH_DEV1, O_RDWR);
+	static const char *const what[] = {
+		"read dev0", "read dev1", "read dev2", "read dev3",
+	};
+	int self = (intptr_t)arg, fd[4], d;
 	char *buf = aligned_alloc(psz, size);
 	unsigned long i;
 	struct window w;
 
-	if (fd0 < 0 || fd1 < 0 || !buf)
+	for (d = 0; d < 4; d++)
+		fd[d] = open(hmmh_devs[d], O_RDWR);
+	if (fd[0] < 0 || fd[1] < 0 || fd[2] < 0 || fd[3] < 0 || !buf)
+		return NULL;
+	for (i = 0; !atomic_load(&stop); i++) {
+		d = i % 4;
+		memset(buf, 0xee, size);
+		window_open(&w);
+		if (!dev_op(self, fd[d], OP_READ, HMM_DMIRROR_READ, buf)) {
+			window_close(&w);
+			check_pages(what[d], &w, buf);
+		}
+	}
+	for (d = 0; d < 4; d++)
+		close(fd[d]);
+	return NULL;
+}
+
+/* Migrations to device private (node 0) and device coherent (node 2). */
+static void *migrator(void *arg)
+{
+	int self = (intptr_t)arg;
+	int fd[2] = { open(HMMH_DEV0, O_RDWR), open(HMMH_DEV2, O_RDWR) };
+	char *buf = aligned_alloc(psz, size);
+	unsigned long i;
+	struct window w;
+
+	if (fd[0] < 0 || fd[1] < 0 || !buf)
 		return NULL;
 	for (i = 0; !atomic_load(&stop); i++) {
 		memset(buf, 0xee, size);
 		window_open(&w);
-		if (!dev_op(self, i & 1 ? fd1 : fd0, OP_READ, HMM_DMIRROR_READ,
-			    buf)) {
+		if (!dev_op(self, fd[i & 1], OP_TO_DEV,
+			    HMM_DMIRROR_MIGRATE_TO_DEV, buf)) {
 			window_close(&w);
-			check_pages(i & 1 ? "read dev1" : "read dev0", &w, buf);
-		}
-	}
-	close(fd0);
-	close(fd1);
-	return NULL;
-}
-
-static void *migrator(void *arg)
-{
-	int self = (intptr_t)arg, fd = open(HMMH_DEV0, O_RDWR);
-	char *buf = aligned_alloc(psz, size);
-	struct window w;
-
-	if (fd < 0 || !buf)
-		return NULL;
-	while (!atomic_load(&stop)) {
-		memset(buf, 0xee, size);
-		window_open(&w);
-		if (!dev_op(self, fd, OP_TO_DEV, HMM_DMIRROR_MIGRATE_TO_DEV,
-			    buf)) {
-			window_close(&w);
-			check_pages("migrate_to_dev", &w, buf);
+			check_pages(i & 1 ? "migrate_to_dev2" :
+					    "migrate_to_dev0", &w, buf);
 		}
 		if (atomic_load(&stop))
 			break;
-		dev_op(self, fd, OP_TO_SYS, HMM_DMIRROR_MIGRATE_TO_SYS, buf);
+		dev_op(self, fd[i & 1], OP_TO_SYS, HMM_DMIRROR_MIGRATE_TO_SYS,
+		       buf);
 	}
-	close(fd);
+	close(fd[0]);
+	close(fd[1]);
 	return NULL;
 }
 
@@ -516,12 +527,27 @@ static int quiet_checks(void)
 	char *buf = aligned_alloc(psz, size), *want = aligned_alloc(psz, size);
 	unsigned char prot[NPAGES];
 	struct hmm_dmirror_cmd cmd;
-	int fd = open(HMMH_DEV0, O_RDWR), ret, bad = 0;
+	int fd = open(HMMH_DEV0, O_RDWR), fd2, ret, bad = 0;
 	size_t i;
 
 	if (fd < 0 || !buf || !want)
 		return 0;
 	mprotect(region, size, PROT_READ | PROT_WRITE);
+	/*
+	 * A migration back that met a PROT_NONE range may have left pages in
+	 * node 2's coherent memory, which the CPU uses in place but node 0
+	 * cannot migrate (another device owns them): bring them back first.
+	 */
+	fd2 = open(HMMH_DEV2, O_RDWR);
+	ret = fd2 < 0 ? -errno :
+	      dmirror_cmd(fd2, HMM_DMIRROR_MIGRATE_TO_SYS, region, buf, NPAGES,
+			  &cmd);
+	if (fd2 >= 0)
+		close(fd2);
+	if (ret) {
+		diag("quiet: migrate back from node 2 %d", ret);
+		bad++;
+	}
 	for (i = 0; i < size / 8; i++)
 		((uint64_t *)region)[i] = 0x1234567800000000ull + i;
 	ret = dmirror_cmd(fd, HMM_DMIRROR_READ, region, buf, NPAGES, &cmd);
@@ -551,7 +577,8 @@ static int quiet_checks(void)
 				HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL))
 			ret = -EIO;
 	if (ret) {
-		diag("quiet: snapshot after migration %d", ret);
+		diag("quiet: snapshot after migration %d (page %zu: %#x)", ret,
+		     i - 1, i ? prot[i - 1] : 0);
 		bad++;
 	}
 	ret = dmirror_cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, region, buf, NPAGES,
@@ -589,7 +616,9 @@ int main(int argc, char **argv)
 	sigaction(SIGBUS, &sa, NULL);
 	region = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (region == MAP_FAILED || access(HMMH_DEV1, R_OK)) {
+	/* Every node, the device coherent ones included, must be there. */
+	if (region == MAP_FAILED || access(HMMH_DEV1, R_OK) ||
+	    access(HMMH_DEV3, R_OK)) {
 		tap(0, "storm.setup (%s)", strerror(errno));
 		return 1;
 	}

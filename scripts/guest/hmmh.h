@@ -25,6 +25,14 @@
 
 #define HMMH_DEV0	"/dev/hmm_dmirror0"
 #define HMMH_DEV1	"/dev/hmm_dmirror1"
+/* Device coherent nodes: test_hmm loaded with spm_addr_dev0/1. */
+#define HMMH_DEV2	"/dev/hmm_dmirror2"
+#define HMMH_DEV3	"/dev/hmm_dmirror3"
+
+/* Node @i of test_hmm: 0 and 1 device private, 2 and 3 device coherent. */
+static const char *const hmmh_devs[] = {
+	HMMH_DEV0, HMMH_DEV1, HMMH_DEV2, HMMH_DEV3,
+};
 
 static unsigned int tap_n;
 static unsigned int tap_failed;
