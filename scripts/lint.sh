@@ -44,9 +44,13 @@ for f in "${files[@]}"; do
 	ok=1; [ -s "$tmp" ] || ok=0
 	record "kernel-doc $f" $ok "$tmp"
 done
+# A Fixes: tag names an upstream commit, which 6.1's checkpatch looks up
+# in the git history of its cwd and reports unknown without one: the base
+# is a tarball with no history, so that one check is left out.
 for p in "$ROOT"/patches/*.patch; do
 	[ -e "$p" ] || continue
-	perl "$src/scripts/checkpatch.pl" --strict --no-tree --terse "$p" >"$tmp" 2>&1
+	perl "$src/scripts/checkpatch.pl" --strict --no-tree --terse \
+		--ignore UNKNOWN_COMMIT_ID "$p" >"$tmp" 2>&1
 	ok=1; [ ! -s "$tmp" ] || grep -q 'total: 0 errors, 0 warnings, 0 checks' "$tmp" && ok=0
 	record "checkpatch patches/$(basename "$p")" $ok "$tmp"
 done
