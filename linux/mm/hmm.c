@@ -1045,16 +1045,18 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			if (pos < hw->last) {
 				/*
 				 * Sent back.  Invalidations moving on through
-				 * the range are progress; the same spot sent
-				 * back again and again is not.
+				 * the range, each further than any before, are
+				 * progress; being sent back to where the walk
+				 * already was, again and again, is not.
 				 */
 				hw->last = pos;
 				hw->retries++;
-				if (pos > rewound)
+				if (pos > rewound) {
+					rewound = pos;
 					stalls = 0;
-				else if (++stalls > HMM_WALK_MAX_STALLS)
+				} else if (++stalls > HMM_WALK_MAX_STALLS) {
 					return -EBUSY;
-				rewound = pos;
+				}
 			}
 		}
 		if (hw->last >= range->end)
@@ -1285,15 +1287,16 @@ int hmm_mirror_walk(struct hmm_range *range, bool fault, bool block,
  * On error the range is already finished (hmm_vma_range_done() returns
  * false for it).
  *
- * Context: mmap_lock of the mirrored mm held for read; may sleep (waits for
- * invalidations of the range under way); must not hold a lock that a mirror
- * callback takes.
+ * Context: mmap_lock of the mirrored mm held for read; may sleep (never
+ * for an invalidation); must not hold a lock that a mirror callback takes.
  *
  * Return:
  * * 0 - the snapshot is written.
  * * -EINVAL - invalid range, encoding or mode, unregistered mirror, or a
  *   range still in flight.
- * * -EBUSY - invalidated again and again while walking; retry later.
+ * * -EBUSY - an invalidation of the range is under way, or it was
+ *   invalidated again and again while walking: drop the mmap_lock, let
+ *   the invalidation finish (hmm_vma_range_wait()) and retry.
  * * -EINTR - a fatal signal is pending.
  */
 int hmm_vma_get_pfns(struct hmm_range *range)
@@ -1335,9 +1338,10 @@ EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
  * * -EFAULT - a requested page has no VMA, is in an unreadable, VM_IO or
  *   VM_PFNMAP VMA, has no struct page, or the fault failed.
  * * -EPERM - write access requested in a VMA without VM_WRITE.
- * * -EBUSY - invalidated during the walk where entries with per-entry
- *   requests were already written, or again and again: set the input again
- *   and retry.
+ * * -EBUSY - an invalidation of the range is under way, or it invalidated
+ *   entries with per-entry requests already written, or the range was
+ *   invalidated again and again: set the input again, drop the mmap_lock,
+ *   let the invalidation finish (hmm_vma_range_wait()) and retry.
  * * -EAGAIN - only with !@block: a fault dropped the mmap_lock; the caller
  *   must not unlock it, and retries after taking it again.
  * * -EINTR - a fatal signal is pending.

@@ -189,7 +189,7 @@ struct hmm_inval {
  *	the free of this structure waits for.
  * @srcu: protects the readers of @mirrors (the invalidation callbacks).
  * @lock: protects @mirrors (writers), @ranges, the track of every listed
- *	range, @inval, @inval_used, @inval_more, @ends and @released.  Never held while
+ *	range, @inval, @inval_used, @inval_more, @ends, @released and @orphans.  Never held while
  *	sleeping; taken under the driver locks (hmm_vma_range_done()), never
  *	around a driver callback.
  * @mirrors: registered mirrors, in registration order.
@@ -616,6 +616,19 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	return ret;
 }
 
+/*
+ * The last range a mirror left in flight when it was unregistered (a
+ * driver bug) is gone: hmm_free_work() may go on.  Called with hmm->lock
+ * held, which hmm_no_ranges() takes too, so that @hmm cannot be freed
+ * before the caller let go of it.
+ */
+static void hmm_orphans_wake(struct hmm *hmm)
+{
+	lockdep_assert_held(&hmm->lock);
+	if (unlikely(hmm->orphans) && list_empty(&hmm->ranges))
+		wake_up_all(&hmm->wq);
+}
+
 /* Unlist a range whose walk failed; hmm_vma_range_done() then says so. */
 void hmm_track_abort(struct hmm_range *range)
 {
@@ -624,10 +637,8 @@ void hmm_track_abort(struct hmm_range *range)
 	spin_lock(&hmm->lock);
 	list_del(&range->track.list);
 	range->track.hmm = NULL;
+	hmm_orphans_wake(hmm);
 	spin_unlock(&hmm->lock);
-	/* hmm_free_work() may wait for the ranges of a buggy driver. */
-	if (unlikely(READ_ONCE(hmm->orphans)))
-		wake_up_all(&hmm->wq);
 }
 
 /**
@@ -703,12 +714,39 @@ bool hmm_vma_range_done(struct hmm_range *range)
 	valid = !t->spoiled && !t->walking;
 	list_del(&t->list);
 	t->hmm = NULL;
+	hmm_orphans_wake(hmm);
 	spin_unlock(&hmm->lock);
-	if (unlikely(READ_ONCE(hmm->orphans)))
-		wake_up_all(&hmm->wq);
 	return valid;
 }
 EXPORT_SYMBOL_GPL(hmm_vma_range_done);
+
+/**
+ * hmm_vma_range_wait() - let an invalidation of a range finish
+ * @range: range whose walk failed with -EBUSY, not in flight
+ *
+ * A walk never waits under the mmap_lock: it fails with -EBUSY while an
+ * invalidation of its range is under way.  A driver retrying a walk by
+ * itself calls this between the attempts, with the mmap_lock dropped, so
+ * that it sleeps instead of spinning while a device flushes.  It waits for
+ * overlapping invalidations only, and for at most 10 ms at a time: an
+ * invalidation that never reports its end (a failed non-blockable one)
+ * does not keep it.  hmm_vma_fault_lock() does the same by itself.
+ *
+ * Context: may sleep; no mmap_lock and no lock a mirror callback takes may
+ * be held.
+ * Return: 0, -EINVAL (no registered mirror, or the range is in flight),
+ * -EINTR (fatal signal).
+ */
+int hmm_vma_range_wait(struct hmm_range *range)
+{
+	struct hmm_mirror *mirror = range->mirror;
+
+	might_sleep();
+	if (!mirror || !mirror->hmm || range->track.hmm)
+		return -EINVAL;
+	return hmm_track_sleep(mirror->hmm, range, range->start);
+}
+EXPORT_SYMBOL_GPL(hmm_vma_range_wait);
 
 /* ------------------------------------------------------------------------
  * Invalidation

@@ -587,6 +587,7 @@ int hmm_vma_get_pfns(struct hmm_range *range);
 int hmm_vma_fault(struct hmm_range *range, bool block);
 int hmm_vma_range_begin(struct hmm_range *range);
 bool hmm_vma_range_done(struct hmm_range *range);
+int hmm_vma_range_wait(struct hmm_range *range);
 int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
 		       unsigned int timeout_ms);
 
@@ -626,6 +627,11 @@ static inline int hmm_vma_range_begin(struct hmm_range *range)
 static inline bool hmm_vma_range_done(struct hmm_range *range)
 {
 	return false;
+}
+
+static inline int hmm_vma_range_wait(struct hmm_range *range)
+{
+	return -EOPNOTSUPP;
 }
 
 static inline int hmm_vma_fault_lock(struct hmm_range *range, bool fault,
