@@ -25,7 +25,7 @@
 #   -s           show the test output on this terminal after the run
 #
 # Every guest has device coherent memory for test_hmm's nodes 2 and 3: two
-# 256 MiB ranges at the top of its 2 GiB are reserved (memmap=) and
+# 256 MiB ranges in the middle of its 2 GiB are reserved (memmap=) and
 # hmmh.spm= tells the guest's init to load test_hmm with them, so the
 # coherent variants of the tests run everywhere; a coherent test that
 # skips anyway counts as failed.
@@ -65,8 +65,13 @@ kernel=$obj/arch/x86/boot/bzImage
 [ -f "$kernel" ] || die "no kernel at $kernel"
 [ -f "$guest/initramfs.cpio.gz" ] || die "no initramfs in $guest"
 
-# The device coherent memory of test_hmm (see above).
-spm0=0x60000000 spm1=0x70000000
+# The device coherent memory of test_hmm (see above).  Not at the top of
+# RAM, where QEMU loads the initramfs: the kernel would move it below the
+# reserved ranges with a memblock allocation that kmemleak tracks and
+# x86's free_initrd_mem() never untracks, and the debug kernel's first
+# kmemleak scan would then read the freed, unmapped (DEBUG_PAGEALLOC)
+# pages and oops.
+spm0=0x40000000 spm1=0x50000000
 append="console=ttyS0 panic=-1 hmmh.stages=$stages hmmh.thp=$thp"
 append+=" memmap=256M\$$spm0 memmap=256M\$$spm1 hmmh.spm=$spm0,$spm1"
 [ -n "$filter" ] && append+=" hmmh.filter=$filter"
