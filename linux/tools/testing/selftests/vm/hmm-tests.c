@@ -2674,8 +2674,9 @@ TEST_F_TIMEOUT(hmm, fence_parallel, 60)
  * @shared: MAP_SHARED or MAP_PRIVATE, for @remap
  * @gap_us: pause between operations, set by a test whose side starves
  * @stop: set by the test to end the storm early
- * @pause: the storm waits while it is set
- * @paused: the storm acknowledges @pause
+ * @pause: the storm does nothing while it is set
+ * @gate: held by the storm across each operation, with @pause checked
+ *	under it (storm_pause())
  * @loops: completed operations
  *
  * The fields the two threads share are read and written with
@@ -2690,7 +2691,7 @@ struct storm {
 	unsigned int gap_us;
 	int stop;
 	int pause;
-	int paused;
+	pthread_mutex_t gate;
 	unsigned long loops;
 };
 
@@ -2704,12 +2705,12 @@ static void *storm_fn(void *data)
 	unsigned int gap;
 
 	while (!st_get(st->stop) && now_sec() < end) {
+		pthread_mutex_lock(&st->gate);
 		if (st_get(st->pause)) {
-			st_set(st->paused, 1);
+			pthread_mutex_unlock(&st->gate);
 			usleep(100);
 			continue;
 		}
-		st_set(st->paused, 0);
 		if (st->remap) {
 			munmap(st->p, st->len);
 			mmap(st->p, st->len, PROT_READ | PROT_WRITE,
@@ -2718,12 +2719,37 @@ static void *storm_fn(void *data)
 			madvise(st->p, st->len, MADV_DONTNEED);
 		}
 		st_set(st->loops, st->loops + 1);
+		pthread_mutex_unlock(&st->gate);
 		gap = st_get(st->gap_us);
 		if (gap)
 			usleep(gap);
 	}
-	st_set(st->paused, 1);
 	return NULL;
+}
+
+static int storm_start(struct storm *st, pthread_t *t)
+{
+	int ret = pthread_mutex_init(&st->gate, NULL);
+
+	return ret ? ret : pthread_create(t, NULL, storm_fn, st);
+}
+
+/*
+ * On return the storm is between operations and starts no new one until
+ * storm_resume().  A flag the storm acknowledges is not enough: the storm
+ * may have read "not paused" just before the test set @pause, and its
+ * acknowledgment of the previous pause still stands.
+ */
+static void storm_pause(struct storm *st)
+{
+	st_set(st->pause, 1);
+	pthread_mutex_lock(&st->gate);
+	pthread_mutex_unlock(&st->gate);
+}
+
+static void storm_resume(struct storm *st)
+{
+	st_set(st->pause, 0);
 }
 
 /*
@@ -2752,7 +2778,7 @@ TEST_F_TIMEOUT(hmm, fault_storm_progress, 120)
 	st.p = p;
 	st.len = size;
 	st.secs = 2.5;
-	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+	ASSERT_EQ(storm_start(&st, &t), 0);
 	while (st_get(st.loops) < 10)
 		usleep(100);
 	t0 = now_sec();
@@ -2804,16 +2830,14 @@ static void exclusive_race(struct __test_metadata *_metadata, int fd,
 	st.remap = remap;
 	st.shared = MAP_PRIVATE;
 	st.pause = 1;
-	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+	ASSERT_EQ(storm_start(&st, &t), 0);
 
 	for (it = 0; now_sec() < end || it < 50; it++) {
 		/* Quiet: the CPU writes this round's value everywhere. */
 		memset(p, (int)(it % 250) + 1, size);
-		st_set(st.pause, 0);
+		storm_resume(&st);
 		ret = dev_cmd(fd, HMM_DMIRROR_EXCLUSIVE, p, buf, npages, NULL);
-		st_set(st.pause, 1);
-		while (!st_get(st.paused))
-			usleep(50);
+		storm_pause(&st);
 		/*
 		 * The storm may have unmapped the range halfway, or after the
 		 * grant and before the device read the pages back (ENOENT).
@@ -3020,7 +3044,7 @@ TEST_F_TIMEOUT(hmm, snapshot_unrelated_munmap, 60)
 	st.secs = 3600;
 	st.remap = true;
 	st.shared = MAP_SHARED;
-	ASSERT_EQ(pthread_create(&t, NULL, storm_fn, &st), 0);
+	ASSERT_EQ(storm_start(&st, &t), 0);
 	for (i = 0; i < 2000 || st_get(st.loops) < 200; i++)
 		ASSERT_EQ(dev_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, npages,
 				  NULL), 0);
