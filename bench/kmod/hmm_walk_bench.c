@@ -217,9 +217,15 @@ static int hwb_snap_mirror(struct hwb_ctx *ctx, unsigned int walks, u64 *t,
 		t0 = hwb_stamp(t);
 		mmap_read_lock(ctx->mm);
 		t1 = hwb_stamp(t);
-		/* Each call begins the snapshot anew: the last one counts. */
-		for (ret = 0, w = 0; !ret && w < walks; w++)
+		/*
+		 * A range is walked once between its beginning and its end:
+		 * each repeated walk ends the one before, the last one counts.
+		 */
+		for (ret = 0, w = 0; !ret && w < walks; w++) {
+			if (w)
+				hmm_vma_range_done(range);
 			ret = hmm_vma_get_pfns(range);
+		}
 		t2 = hwb_stamp(t);
 		mmap_read_unlock(ctx->mm);
 		if (!ret) {
