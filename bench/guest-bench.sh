@@ -8,13 +8,17 @@
 #   hmmh.bench_sizes=4,64,512  snapshot and walker sizes in MiB
 #   hmmh.bench_big=64          largest read/migrate/munmap size in MiB
 #   hmmh.bench_iters=9         timed iterations per metric (>= 7)
+#   hmmh.bench_drv_mib=64      MiB of each write request of /bench/hmm-drivers
+#   hmmh.bench_drv_repeats=3   write requests per driver row
 
-sizes=4,64 big=64 iters=9
+sizes=4,64 big=64 iters=9 drv_mib=64 drv_repeats=3
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	hmmh.bench_sizes=*) sizes=${arg#*=} ;;
 	hmmh.bench_big=*) big=${arg#*=} ;;
 	hmmh.bench_iters=*) iters=${arg#*=} ;;
+	hmmh.bench_drv_mib=*) drv_mib=${arg#*=} ;;
+	hmmh.bench_drv_repeats=*) drv_repeats=${arg#*=} ;;
 	esac
 done
 
@@ -26,8 +30,24 @@ if ! modprobe test_hmm; then
 	exit 1
 fi
 insmod /bench/hmm_walk_bench.ko || echo "# bench: cannot load hmm_walk_bench.ko"
-/bench/hmm-bench -s "$sizes" -b "$big" -i "$iters"
+insmod /bench/hmm_driver_bench.ko || echo "# bench: cannot load hmm_driver_bench.ko"
+
+# Two TAP streams made one: results renumbered, their plans dropped, one
+# plan at the end; an exit status other than 0 fails the stage.
+{
+	/bench/hmm-bench -s "$sizes" -b "$big" -i "$iters"
+	echo "HMMH-RC $?"
+	/bench/hmm-drivers -m "$drv_mib" -r "$drv_repeats"
+	echo "HMMH-RC $?"
+} | awk '
+	BEGIN { print "TAP version 13" }
+	/^HMMH-RC / { if ($2 != 0) rc = 1; next }
+	/^TAP version/ || /^1\.\.[0-9]+$/ { next }
+	/^(not )?ok [0-9]+/ { sub(/ok [0-9]+/, "ok " ++n) }
+	{ print; fflush() }
+	END { print "1.." n; exit rc }'
 rc=$?
+rmmod hmm_driver_bench 2>/dev/null
 rmmod hmm_walk_bench 2>/dev/null
 modprobe -r test_hmm || rc=126
 exit $rc

@@ -12,6 +12,10 @@
  * that scripts/bench.py collects.  Every sample is one timed iteration
  * after an untimed warm-up; the host takes medians.
  *
+ * Two rows need the series' inval_latency_us parameter of test_hmm and
+ * are skipped on the base: N mirrors waited for together, and a snapshot on
+ * one device beside another device's slow flush of a different range.
+ *
  * usage: hmm-bench [-s MiB,MiB,...] [-b MiB] [-i ITERS] [-d DEVICE]
  *   -s  sizes of the snapshot and walker metrics (default 4,64)
  *   -b  largest size of the read, migrate and munmap metrics (default 64)
@@ -20,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +47,8 @@
 #define INVAL_US	1000
 #define INVAL_MIB	4
 #define INVAL_MAX_FDS	4
+#define FLUSH_US	20000
+#define FLUSH_MIB	4
 /*
  * Pages one timed sample of a snapshot or walker metric covers at least:
  * smaller ranges are walked several times per sample so that the cost of
@@ -633,6 +640,163 @@ static void bench_inval(char *buf)
 	param_rw(old[0] ? old : "0", NULL, 0);
 }
 
+/* munmap() of @p, timed, in a thread of its own. */
+struct unmapper {
+	char *p;
+	size_t size;
+	uint64_t start;		/* __atomic */
+	uint64_t end;		/* __atomic */
+};
+
+static void *unmapper_fn(void *data)
+{
+	struct unmapper *u = data;
+	uint64_t t0 = now_ns();
+
+	__atomic_store_n(&u->start, t0, __ATOMIC_RELEASE);
+	munmap(u->p, u->size);
+	__atomic_store_n(&u->end, now_ns(), __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Two devices of one process (the series only): device 0 read range X and
+ * takes FLUSH_US to flush an invalidation out of its TLBs; another thread
+ * munmaps X.  Meanwhile device 1 snapshots range Y, which nothing
+ * invalidates: does it wait for device 0's flush?  Each sample is the
+ * slowest snapshot of Y started while the munmap was in flight, against
+ * the median of the same snapshots with nothing in flight (flush_quiet).
+ * 6.1's mmu_interval_read_begin() waits for any invalidation of the mm.
+ */
+static void bench_beside_flush(char *buf)
+{
+	size_t size = FLUSH_MIB * MIB;
+	unsigned long npages = size / PAGE;
+	double quiet[MAX_ITERS], beside[MAX_ITERS], unmap_min = 0;
+	unsigned char *prot = malloc(npages);
+	char old[32] = "", val[32], *y = NULL;
+	int fd0 = -1, fd1 = -1, it, err = 0;
+	unsigned long during = 0;
+	const char *what = "";
+	uint64_t cpages;
+
+	if (access(INVAL_PARAM, F_OK)) {
+		skip("flush_quiet", FLUSH_MIB, "no inval_latency_us parameter");
+		skip("flush_beside", FLUSH_MIB, "no inval_latency_us parameter");
+		free(prot);
+		return;
+	}
+	fd0 = open("/dev/hmm_dmirror0", O_RDWR);
+	fd1 = open("/dev/hmm_dmirror1", O_RDWR);
+	y = map_region(size, K_4K);
+	if (!prot || fd0 < 0 || fd1 < 0 || !y) {
+		err = errno ? errno : ENOMEM;
+		what = "set up";
+		goto out;
+	}
+	populate(y, size);
+	err = dmirror(fd1, HMM_DMIRROR_SNAPSHOT, y, prot, npages, &cpages);
+	if (err) {
+		what = "snapshot";
+		goto out;
+	}
+	/* Without anything in flight: the cost of one snapshot of Y. */
+	for (it = 0; it < iters && !err; it++) {
+		uint64_t t0 = now_ns();
+
+		err = dmirror(fd1, HMM_DMIRROR_SNAPSHOT, y, prot, npages,
+			      &cpages);
+		quiet[it] = (now_ns() - t0) / 1e6;
+	}
+	if (err) {
+		what = "snapshot";
+		goto out;
+	}
+	snprintf(val, sizeof(val), "%d", FLUSH_US);
+	err = param_rw(val, old, sizeof(old));
+	if (err) {
+		what = "set inval_latency_us";
+		goto out;
+	}
+	for (it = 0; it < iters && !err; it++) {
+		struct unmapper u = { .size = size };
+		double worst = 0, ms;
+		pthread_t t;
+
+		u.p = map_region(size, K_4K);
+		if (!u.p) {
+			err = errno;
+			what = "mmap";
+			break;
+		}
+		populate(u.p, size);
+		err = dmirror(fd0, HMM_DMIRROR_READ, u.p, buf, npages, &cpages);
+		if (err || cpages != npages) {
+			munmap(u.p, size);
+			err = err ? err : EIO;
+			what = "device 0 read";
+			break;
+		}
+		err = pthread_create(&t, NULL, unmapper_fn, &u);
+		if (err) {
+			munmap(u.p, size);
+			what = "pthread_create";
+			break;
+		}
+		while (!__atomic_load_n(&u.start, __ATOMIC_ACQUIRE))
+			sched_yield();
+		while (!err && !__atomic_load_n(&u.end, __ATOMIC_ACQUIRE)) {
+			uint64_t t0 = now_ns();
+
+			err = dmirror(fd1, HMM_DMIRROR_SNAPSHOT, y, prot,
+				      npages, &cpages);
+			ms = (now_ns() - t0) / 1e6;
+			/* Only snapshots that ran beside the flush, whole. */
+			if (__atomic_load_n(&u.end, __ATOMIC_ACQUIRE))
+				break;
+			during++;
+			if (ms > worst)
+				worst = ms;
+		}
+		pthread_join(t, NULL);
+		if (err) {
+			what = "snapshot";
+			break;
+		}
+		beside[it] = worst;
+		ms = (u.end - u.start) / 1e6;
+		if (!it || ms < unmap_min)
+			unmap_min = ms;
+		/* The flush must have been in flight, or nothing was measured. */
+		if (ms < FLUSH_US / 1000.0) {
+			err = EIO;
+			what = "munmap took less than the device's flush";
+		}
+	}
+	param_rw(old[0] ? old : "0", NULL, 0);
+	if (!err && during < (unsigned long)iters) {
+		err = EIO;
+		what = "too few snapshots while the flush was in flight";
+	}
+out:
+	if (err) {
+		fail("flush_quiet", FLUSH_MIB, what, err);
+		fail("flush_beside", FLUSH_MIB, what, err);
+	} else {
+		emit("flush_quiet", FLUSH_MIB, "ms", quiet, iters, NULL);
+		emit("flush_beside", FLUSH_MIB, "ms", beside, iters,
+		     "\"snapshots\": %lu, \"munmap_min_ms\": %.1f", during,
+		     unmap_min);
+	}
+	if (y)
+		munmap(y, size);
+	if (fd1 >= 0)
+		close(fd1);
+	if (fd0 >= 0)
+		close(fd0);
+	free(prot);
+}
+
 static int parse_sizes(char *s)
 {
 	char *tok;
@@ -714,6 +878,7 @@ int main(int argc, char **argv)
 		bench_migrate(sizes[k], buf);
 		bench_munmap(sizes[k], buf);
 	}
+	bench_beside_flush(buf);
 	bench_inval(buf);
 
 	printf("1..%d\n", ntests);

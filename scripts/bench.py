@@ -4,7 +4,8 @@
 
 Each argument is VARIANT:TESTS_LOG:VERDICT_JSON of one boot.  The tests log
 holds the TAP of bench/hmm-bench, whose "# HMMB {...}" comment lines carry
-the samples of each metric.  For every metric and kernel, all samples of
+the samples of each metric (bench/hmm-drivers prints its rows, with their
+-EBUSY and failed validations, in the same format).  For every metric and kernel, all samples of
 all boots are pooled and their median reported; the spread column is how
 far apart the per-boot medians of one kernel are, the drift that the
 alternating boots are there to cancel.  ratio = pristine / ours, so > 1
@@ -40,12 +41,24 @@ ROWS = [
     ('munmap_plain', 'munmap, not mirrored'),
     ('munmap_mirrored', 'munmap, mirrored (device read it)'),
 ]
+# bench/hmm-drivers: one write request over a whole mapping, the way each
+# kind of driver makes it, and validated snapshots beside unrelated munmaps.
+DRIVER_ROWS = [
+    (f'drv_write_{state}_{mode}', f'write {what}: {how}')
+    for state, what in (('fresh', 'never touched'), ('zero', 'zero page'),
+                        ('cow', 'COW after fork'))
+    for mode, how in (('range', 'hmm_range_fault() 1 call'),
+                      ('mirror', 'hmm_vma_fault() loop'),
+                      ('lock', 'hmm_vma_fault_lock()'))
+] + [('drv_snap_churn', 'snapshot beside munmap elsewhere (ms/call)')]
 OURS_ONLY = [
     ('ksparse_thp', 'walker, sparse huge mode, THP'),
     ('inval_n1', 'munmap, 1 mirror, 1ms inval latency'),
     ('inval_n4', 'munmap, 4 mirrors, 1ms inval latency'),
     ('inval0_n1', 'munmap, 1 mirror, no inval latency'),
     ('inval0_n4', 'munmap, 4 mirrors, no inval latency'),
+    ('flush_quiet', 'snapshot on dev 1, nothing in flight (ms)'),
+    ('flush_beside', 'same, beside dev 0\'s 20 ms flush (ms)'),
 ]
 BREAKDOWN = ['walk', 'begin', 'done', 'clock']
 PAGES_PER_MIB = 256     # 4 KiB pages (x86-64 guests)
@@ -164,9 +177,15 @@ def main():
                      'ratio': ratio, 'best_ratio': best,
                      'spread_pct': spread})
 
-    for metric, label in ROWS + OURS_ONLY:
+    for metric, label in ROWS + DRIVER_ROWS + OURS_ONLY:
         for mib in all_sizes:
             add(metric, mib, label)
+
+    def retries(s):
+        """-EBUSY plus failed validations per request (or per snapshot)."""
+        if not s or 'retries' not in s['extra'] or not s['samples']:
+            return None
+        return sum(s['extra']['retries']) / s['samples']
 
     def get(variant, metric, mib):
         s = summary(data[variant].get((metric, mib)))
@@ -233,12 +252,28 @@ def main():
             target(f'ours: THP snapshot per page cheaper than 4K, marginal '
                    f'cost {m1} to {m2} MiB (info)', marginal['ratio'],
                    '>= 20x', lambda x: x >= 20)
+    for r in rows:
+        if not r['metric'].startswith('drv_'):
+            continue
+        po = [retries(r['pristine']), retries(r['ours'])]
+        if r['metric'] == 'drv_snap_churn':
+            target('ours: failed snapshots beside unrelated munmap',
+                   po[1], '== 0', lambda x: x == 0)
+        elif po[0] is not None and po[1] is not None:
+            target(f"ours: retries of {r['metric']} {r['mib']} MiB, no more "
+                   f"than pristine's {po[0]:.1f}", po[1], f'<= {po[0]:.1f}',
+                   lambda x, lim=po[0]: x <= lim)
     worst = [r for r in rows
              if r['ratio'] is not None and r['metric'] not in NOT_HMM]
     if worst:
         w = min(worst, key=lambda r: r['ratio'])
         target(f"no metric slower (worst: {w['metric']} {w['mib']} MiB)",
                w['ratio'], '>= 0.95x', lambda x: x >= 0.95)
+    fq, fb = get('ours', 'flush_quiet', 4), get('ours', 'flush_beside', 4)
+    target('ours: snapshot beside another device\'s 20 ms flush elsewhere, '
+           'ms more than with nothing in flight',
+           fb - fq if fq is not None and fb is not None else None, '< 1',
+           lambda x: x < 1)
     n1 = get('ours', 'inval_n1', 4)
     n4 = get('ours', 'inval_n4', 4)
     inval_ratio = n4 / n1 if n1 and n4 else None
@@ -255,7 +290,7 @@ def main():
            wait_ratio, '<= 1.5', lambda x: x <= 1.5)
 
     # Table.
-    w = max(len(label) for _, label in ROWS + OURS_ONLY) + 1
+    w = max(len(label) for _, label in ROWS + DRIVER_ROWS + OURS_ONLY) + 1
     out.append(f'bench: HMM, pristine base vs ours ({a.config})')
     out.append(f'NOTE: {note}')
     out.append('      ns per page unless noted; median of all samples of '
@@ -266,7 +301,9 @@ def main():
                'reclaim stalls (/proc/vmstat) during the row, all boots; '
                'a snapshot or walker sample covers at least 64 MiB, small '
                'ranges being walked several times in it, so that reading '
-               'the clock (row "clock read") does not weigh on them.')
+               'the clock (row "clock read") does not weigh on them; '
+               'retries p/o = -EBUSY plus failed validations per request '
+               '(for the munmap row: per boot, over all its snapshots).')
     out.append('')
     hdr = (f'{"metric":<{w}} {"MiB":>4} {"pristine":>10} {"ours":>10} '
            f'{"ratio":>7} {"spread":>7} {"min-ratio":>9}')
@@ -285,6 +322,10 @@ def main():
               for s in (r['pristine'], r['ours'])]
         if any(st):
             extra += f" alloc-stalls {st[0]}/{st[1]}"
+        rt = [retries(s) for s in (r['pristine'], r['ours'])]
+        if any(x is not None for x in rt):
+            extra += ' retries p/o ' + '/'.join(
+                'n/a' if x is None else f'{x:g}' for x in rt)
         out.append(f"{r['label']:<{w}} {r['mib']:>4} {fmt(p, r['unit']):>10} "
                    f"{fmt(o, r['unit']):>10} {ratio:>7} "
                    f"{r['spread_pct']:>6.0f}% {best:>9}{extra}")

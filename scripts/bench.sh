@@ -3,18 +3,25 @@
 #
 # bench.sh: the pristine base against ours, same run, same binary.
 #
-# Builds both kernels (prepare-tree.sh, build-kernel.sh), the walker
-# microbenchmark module bench/kmod against each kernel's objects, the static
-# bench/hmm-bench once against the BASE's test_hmm uapi header, and a guest
-# per kernel carrying both at /bench.  Then boots pristine, ours, pristine,
+# Builds both kernels (prepare-tree.sh, build-kernel.sh) with -O2 as
+# distributions do (configs/o2.config, flavour "o2"), the modules of
+# bench/kmod against each kernel's objects (the walker microbenchmark and the
+# pretend driver that calls HMM the way amdgpu, RDMA ODP and the seed's
+# drivers do), the static bench/hmm-bench once against the BASE's test_hmm
+# uapi header and bench/hmm-drivers once, and a guest per kernel carrying
+# them all at /bench.  Then boots pristine, ours, pristine,
 # ours, ... (BENCH_BOOTS boots each, alternating so drift of the host hits
 # both alike) running the "bench" guest stage, and hands every boot's output
 # to bench.py: table on stdout, build/bench/results.json.
 #
 # Environment:
 #   BENCH_BOOTS=3        boots per kernel (at least 2)
+#   BENCH_FLAVOUR=o2     config flavour of both kernels; empty for the -Os
+#                        test kernels of make check
 #   BENCH_SIZES=4,64,512 MiB sizes of the snapshot and walker metrics
 #   BENCH_BIG=64         largest MiB size of read, migrate and munmap metrics
+#   BENCH_DRV_MIB=64     MiB of each write request of the driver rows
+#   BENCH_DRV_REPEATS=3  write requests per driver row and boot
 #   BENCH_ITERS=11       timed iterations per metric and boot (at least 7)
 #   BENCH_THP=madvise    THP mode of the guests
 #   BENCH_TIMEOUT=900    host timeout of one boot, seconds
@@ -30,20 +37,29 @@ set -euo pipefail
 boots=${BENCH_BOOTS:-3}
 sizes=${BENCH_SIZES:-4,64,512}
 big=${BENCH_BIG:-64}
+drv_mib=${BENCH_DRV_MIB:-64}
+drv_repeats=${BENCH_DRV_REPEATS:-3}
 iters=${BENCH_ITERS:-11}
 thp=${BENCH_THP:-madvise}
 tmo=${BENCH_TIMEOUT:-900}
 icount=${BENCH_ICOUNT:-0}
 cpus=${BENCH_CPUS:-1}
+flavour=${BENCH_FLAVOUR-o2}
 out=$BUILD/bench
 lock=${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}
 
 [ "$boots" -ge 2 ] || die "BENCH_BOOTS must be at least 2"
+[ -z "$flavour" ] || [ -f "$ROOT/configs/$flavour.config" ] ||
+	die "BENCH_FLAVOUR: no configs/$flavour.config"
 [ "$iters" -ge 7 ] || die "BENCH_ITERS must be at least 7"
+case "$drv_mib" in ''|*[!0-9]*|0) die "BENCH_DRV_MIB must be a positive number" ;; esac
+case "$drv_repeats" in ''|*[!0-9]*|0) die "BENCH_DRV_REPEATS must be 1 to 16" ;; esac
+[ "$drv_repeats" -le 16 ] || die "BENCH_DRV_REPEATS must be 1 to 16"
 case "$icount" in 0|1) ;; *) die "BENCH_ICOUNT must be 0 or 1" ;; esac
-results=$out/results.json guest_opts=(-c "$cpus") py_opts=()
+results=$out/results.json guest_opts=(-c "$cpus" ${flavour:+-f "$flavour"}) py_opts=()
 if [ "$icount" = 1 ]; then
-	results=$out/results-icount.json guest_opts=(-I) py_opts=(--icount)
+	results=$out/results-icount.json guest_opts=(-I ${flavour:+-f "$flavour"})
+	py_opts=(--icount)
 fi
 start=$(date +%s)
 mkdir -p "$out"
@@ -52,27 +68,34 @@ rm -f "$results" "$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
 # 1. Kernels.
 for v in pristine ours; do
 	bash "$ROOT/scripts/prepare-tree.sh" "$v"
-	bash "$ROOT/scripts/build-kernel.sh" "$v"
+	bash "$ROOT/scripts/build-kernel.sh" "$v" "$flavour"
 done
 
 # 2. The benchmark, once for both kernels: static, against the base's
 # uapi header, so the very same binary drives both test_hmm modules.
 bin=$out/hmm-bench
-if ! gcc -O2 -Wall -Wextra -Werror -static -no-pie \
+if ! gcc -O2 -Wall -Wextra -Werror -static -no-pie -pthread \
 	-I "$BASE_DIR/lib" -I "$ROOT/bench" \
 	"$ROOT/bench/hmm-bench.c" -o "$bin" >"$out/hmm-bench.log" 2>&1; then
 	cat "$out/hmm-bench.log" >&2
 	die "cannot build bench/hmm-bench.c"
 fi
+drv=$out/hmm-drivers
+if ! gcc -O2 -Wall -Wextra -Werror -static -no-pie -pthread \
+	-I "$ROOT/bench" "$ROOT/bench/hmm-drivers.c" -o "$drv" \
+	>"$out/hmm-drivers.log" 2>&1; then
+	cat "$out/hmm-drivers.log" >&2
+	die "cannot build bench/hmm-drivers.c"
+fi
 
-# 3. The walker module, against each kernel's objects, and the guests.
+# 3. The modules, against each kernel's objects, and the guests.
 for v in pristine ours; do
 	kmod=$out/kmod-$v
 	payload=$out/payload-$v
 	rm -rf "$kmod" "$payload"
 	mkdir -p "$kmod" "$payload"
 	cp "$ROOT"/bench/kmod/* "$kmod/"
-	if ! flock "$lock" make -C "$(obj_dir "$v")" M="$kmod" \
+	if ! flock "$lock" make -C "$(obj_dir "$v" "$flavour")" M="$kmod" \
 		CC="ccache gcc" modules >"$kmod/build.log" 2>&1; then
 		cat "$kmod/build.log" >&2
 		die "cannot build bench/kmod against $v"
@@ -80,9 +103,10 @@ for v in pristine ours; do
 	if grep -E '(^|: )warning:' "$kmod/build.log" >&2; then
 		die "warnings building bench/kmod against $v"
 	fi
-	cp "$kmod/hmm_walk_bench.ko" "$bin" "$payload/"
+	cp "$kmod/hmm_walk_bench.ko" "$kmod/hmm_driver_bench.ko" "$bin" \
+		"$drv" "$payload/"
 	install -m 0755 "$ROOT/bench/guest-bench.sh" "$payload/guest-bench.sh"
-	HMMH_BENCH_PAYLOAD=$payload bash "$ROOT/scripts/build-guest.sh" "$v"
+	HMMH_BENCH_PAYLOAD=$payload bash "$ROOT/scripts/build-guest.sh" "$v" "$flavour"
 done
 log "built in $(( $(date +%s) - start ))s"
 
@@ -97,6 +121,7 @@ sync
 # before the first rows: a glob that matches no suite skips it on both.
 args="clocksource=hpet kunit.filter_glob=none-in-bench"
 args+=" hmmh.bench_sizes=$sizes hmmh.bench_big=$big hmmh.bench_iters=$iters"
+args+=" hmmh.bench_drv_mib=$drv_mib hmmh.bench_drv_repeats=$drv_repeats"
 runs=()
 for i in $(seq 1 "$boots"); do
 	for v in pristine ours; do
@@ -110,5 +135,5 @@ done
 python3 "$ROOT/scripts/bench.py" --json "$results" \
 	"${py_opts[@]}" \
 	--seconds "$(( $(date +%s) - start ))" \
-	--config "sizes=$sizes big=$big iters=$iters boots=$boots thp=$thp icount=$icount" \
+	--config "flavour=${flavour:-Os} sizes=$sizes big=$big iters=$iters drv=${drv_mib}MiBx$drv_repeats boots=$boots thp=$thp icount=$icount" \
 	"${runs[@]}"
