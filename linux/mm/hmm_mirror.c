@@ -546,6 +546,19 @@ out:
 	return ret;
 }
 
+/*
+ * The last range a mirror left in flight when it was unregistered (a
+ * driver bug) is gone: hmm_free_work() may go on.  Called with hmm->lock
+ * held, which hmm_no_ranges() takes too, so that @hmm cannot be freed
+ * before the caller let go of it.
+ */
+static void hmm_orphans_wake(struct hmm *hmm)
+{
+	lockdep_assert_held(&hmm->lock);
+	if (unlikely(hmm->orphans) && list_empty(&hmm->ranges))
+		wake_up_all(&hmm->wq);
+}
+
 /**
  * hmm_track_begin() - list a range on its mirror's mm
  * @range: range with &hmm_range.mirror, start and end set
@@ -558,7 +571,8 @@ out:
  *
  * Context: a walk does not sleep; a critical section may, and then no lock
  * a mirror callback takes may be held.
- * Return: 0, -EINVAL (the range is in flight already), -EFAULT (the mm
+ * Return: 0, -EINVAL (the range was in flight already: that is a driver
+ * bug, and the range is finished now, as after any error), -EFAULT (the mm
  * was torn down), -EBUSY, -EINTR.
  */
 int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
@@ -573,9 +587,17 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 		spin_unlock(&hmm->lock);
 		return -EFAULT;
 	}
-	/* Listed twice, it would corrupt the list (amdkfd did that once). */
+	/*
+	 * Listed twice, it would corrupt the list (amdkfd did that once).
+	 * Finish the range in flight instead, as any failed walk is: a driver
+	 * that trusts "on error the range is finished" and frees it must not
+	 * leave it listed, for the next invalidation to find.
+	 */
 	list_for_each_entry(other, &hmm->ranges, track.list) {
 		if (WARN_ON_ONCE(other == range)) {
+			list_del(&range->track.list);
+			range->track.hmm = NULL;
+			hmm_orphans_wake(hmm);
 			spin_unlock(&hmm->lock);
 			return -EINVAL;
 		}
@@ -614,19 +636,6 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	if (ret)
 		hmm_track_abort(range);
 	return ret;
-}
-
-/*
- * The last range a mirror left in flight when it was unregistered (a
- * driver bug) is gone: hmm_free_work() may go on.  Called with hmm->lock
- * held, which hmm_no_ranges() takes too, so that @hmm cannot be freed
- * before the caller let go of it.
- */
-static void hmm_orphans_wake(struct hmm *hmm)
-{
-	lockdep_assert_held(&hmm->lock);
-	if (unlikely(hmm->orphans) && list_empty(&hmm->ranges))
-		wake_up_all(&hmm->wq);
 }
 
 /* Unlist a range whose walk failed; hmm_vma_range_done() then says so. */
