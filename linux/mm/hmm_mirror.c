@@ -546,19 +546,6 @@ out:
 	return ret;
 }
 
-/*
- * The last range a mirror left in flight when it was unregistered (a
- * driver bug) is gone: hmm_free_work() may go on.  Called with hmm->lock
- * held, which hmm_no_ranges() takes too, so that @hmm cannot be freed
- * before the caller let go of it.
- */
-static void hmm_orphans_wake(struct hmm *hmm)
-{
-	lockdep_assert_held(&hmm->lock);
-	if (unlikely(hmm->orphans) && list_empty(&hmm->ranges))
-		wake_up_all(&hmm->wq);
-}
-
 /**
  * hmm_track_begin() - list a range on its mirror's mm
  * @range: range with &hmm_range.mirror, start and end set
@@ -595,10 +582,8 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	 */
 	list_for_each_entry(other, &hmm->ranges, track.list) {
 		if (WARN_ON_ONCE(other == range)) {
-			list_del(&range->track.list);
-			range->track.hmm = NULL;
-			hmm_orphans_wake(hmm);
 			spin_unlock(&hmm->lock);
+			hmm_track_abort(range);
 			return -EINVAL;
 		}
 	}
@@ -636,6 +621,19 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	if (ret)
 		hmm_track_abort(range);
 	return ret;
+}
+
+/*
+ * The last range a mirror left in flight when it was unregistered (a
+ * driver bug) is gone: hmm_free_work() may go on.  Called with hmm->lock
+ * held, which hmm_no_ranges() takes too, so that @hmm cannot be freed
+ * before the caller let go of it.
+ */
+static void hmm_orphans_wake(struct hmm *hmm)
+{
+	lockdep_assert_held(&hmm->lock);
+	if (unlikely(hmm->orphans) && list_empty(&hmm->ranges))
+		wake_up_all(&hmm->wq);
 }
 
 /* Unlist a range whose walk failed; hmm_vma_range_done() then says so. */
