@@ -6,7 +6,7 @@
 # /bench/hmm-bench (TAP on stdout) and unloads both.  Parameters come from
 # the kernel command line (scripts/bench.sh sets them):
 #   hmmh.bench_sizes=4,64,512  snapshot and walker sizes in MiB
-#   hmmh.bench_big=64          largest read/migrate/munmap size in MiB
+#   hmmh.bench_big=64          largest read/write/migrate/munmap size in MiB
 #   hmmh.bench_iters=9         timed iterations per metric (>= 7)
 #   hmmh.bench_drv_mib=64      MiB of each write request of /bench/hmm-drivers
 #   hmmh.bench_drv_repeats=3   write requests per driver row
@@ -24,7 +24,7 @@ done
 
 echo "# bench: kernel $(uname -r), thp $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 echo "# bench: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
-echo "# bench: sizes $sizes MiB, read/migrate/munmap up to $big MiB, $iters iterations"
+echo "# bench: sizes $sizes MiB, read/write/migrate/munmap up to $big MiB, $iters iterations"
 if ! modprobe test_hmm; then
 	printf 'not ok 1 bench.modprobe_test_hmm\n1..1\n'
 	exit 1

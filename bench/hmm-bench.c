@@ -3,7 +3,7 @@
  * hmm-bench: time the HMM paths of the test_hmm device and of the walker.
  *
  * One static binary for the pristine base and for the HMM series: it only
- * uses the test_hmm commands both kernels have (READ, MIGRATE_TO_DEV,
+ * uses the test_hmm commands both kernels have (READ, WRITE, MIGRATE_TO_DEV,
  * MIGRATE_TO_SYS, SNAPSHOT), compiled against the base's uapi header, and
  * the hmm_walk_bench debugfs file (bench/kmod) for the in-kernel walker.
  *
@@ -18,7 +18,8 @@
  *
  * usage: hmm-bench [-s MiB,MiB,...] [-b MiB] [-i ITERS] [-d DEVICE]
  *   -s  sizes of the snapshot and walker metrics (default 4,64)
- *   -b  largest size of the read, migrate and munmap metrics (default 64)
+ *   -b  largest size of the read, write, migrate and munmap metrics
+ *       (default 64)
  *   -i  timed iterations per metric (default 9, at least 7)
  */
 #define _GNU_SOURCE
@@ -34,6 +35,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <test_hmm_uapi.h>
 #include "kmod/hmm_walk_bench_uapi.h"
@@ -445,6 +447,87 @@ static void bench_read(unsigned long mib, int populated, char *buf)
 	}
 	emit(name, mib, "ns/page", v, iters, NULL);
 	munmap(p, size);
+}
+
+/*
+ * A device write over a whole mapping in one command, the way a GPU writes
+ * into a userptr buffer, for each state the CPU may have left it in:
+ * never touched (every page is allocated by the fault), read by the CPU
+ * first (the zero page is mapped, and the write must replace it) or
+ * populated and then shared with a forked child (every page is copied on
+ * write).  A new mapping per iteration; the child lives until the write is
+ * done.
+ */
+enum wstate { W_FRESH, W_ZERO, W_COW };
+static const char *const wstate_name[] = { "write_fresh", "write_zero",
+					   "write_cow" };
+
+static void bench_write(unsigned long mib, enum wstate state, char *buf)
+{
+	const char *name = wstate_name[state];
+	size_t size = mib * MIB, off;
+	unsigned long npages = size / PAGE;
+	double v[MAX_ITERS];
+	volatile char sink = 0;
+	uint64_t t0, t1, cpages;
+	int it, err, pipefd[2];
+	pid_t child;
+	char c;
+	char *p;
+
+	for (it = -1; it < iters; it++) {
+		p = map_region(size, K_4K);
+		if (!p) {
+			fail(name, mib, "mmap", errno);
+			return;
+		}
+		child = -1;
+		if (state == W_ZERO) {
+			for (off = 0; off < size; off += PAGE)
+				sink += p[off];
+		} else if (state == W_COW) {
+			populate(p, size);
+			if (pipe(pipefd)) {
+				fail(name, mib, "pipe", errno);
+				munmap(p, size);
+				return;
+			}
+			child = fork();
+			if (child < 0) {
+				fail(name, mib, "fork", errno);
+				munmap(p, size);
+				return;
+			}
+			if (!child) {
+				/* Hold the pages shared until the parent is done. */
+				close(pipefd[1]);
+				_exit(read(pipefd[0], &c, 1) < 0);
+			}
+			close(pipefd[0]);
+		}
+		t0 = now_ns();
+		err = dmirror(dev_fd, HMM_DMIRROR_WRITE, p, buf, npages,
+			      &cpages);
+		t1 = now_ns();
+		if (!err && cpages != npages)
+			err = EIO;
+		/* The device wrote what buf holds, wherever the CPU looks. */
+		if (!err && (p[0] != buf[0] || p[size - PAGE] != buf[size - PAGE]))
+			err = EIO;
+		if (child > 0) {
+			close(pipefd[1]);
+			waitpid(child, NULL, 0);
+		}
+		munmap(p, size);
+		if (err) {
+			fail(name, mib, "HMM_DMIRROR_WRITE", err);
+			return;
+		}
+		if (it >= 0)
+			v[it] = (double)(t1 - t0) / npages;
+	}
+	(void)sink;
+	emit(name, mib, "ns/page", v, iters, NULL);
 }
 
 /* Migration of populated 4 KiB pages to device memory and back. */
@@ -875,6 +958,9 @@ int main(int argc, char **argv)
 			continue;
 		bench_read(sizes[k], 1, buf);
 		bench_read(sizes[k], 0, buf);
+		bench_write(sizes[k], W_FRESH, buf);
+		bench_write(sizes[k], W_ZERO, buf);
+		bench_write(sizes[k], W_COW, buf);
 		bench_migrate(sizes[k], buf);
 		bench_munmap(sizes[k], buf);
 	}
