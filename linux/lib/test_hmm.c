@@ -56,7 +56,6 @@
 #include <linux/spinlock.h>
 #include <linux/swap.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/xarray.h>
 
@@ -729,31 +728,18 @@ static void dmirror_device_unmap(struct dmirror_device *ddev,
  * Faults and snapshots through the HMM core
  */
 
-/*
- * Sets every field of @range, so that callers may declare it
- * __uninitialized.  Every field is named, zeros included: with a partial
- * initializer gcc -Os clears the whole structure first with a string
- * store, on every command.
- */
+/* A range of @dmirror's encoding over the entries at @pfns. */
 static void dmirror_range_init(struct dmirror *dmirror,
 			       struct hmm_range *range, u64 *pfns)
 {
 	*range = (struct hmm_range) {
-		.notifier		= NULL,
-		.notifier_seq		= 0,
-		.start			= 0,
-		.end			= 0,
-		.hmm_pfns		= NULL,
 		.pfns			= pfns,
 		.flags			= dmirror_pte_flags,
 		.values			= dmirror_pte_values,
-		.default_flags		= 0,
-		.pfn_flags_mask		= 0,
 		.order_mask		= DPTE_ORDER,
 		.dev_private_owner	= dmirror->ddev,
 		.mirror			= &dmirror->mirror,
 		.pfn_shift		= DPTE_PFN_SHIFT,
-		.mode			= 0,
 	};
 }
 
@@ -878,135 +864,14 @@ access:
 }
 
 /*
- * The protection bytes of a huge mapping are a long run of one value.  The
- * runs of a step are kept aside (&struct dmirror_prot_runs) and written to
- * user memory straight from their value, with plain 8-byte stores,
- * unrolled: the other bytes, short runs included, go through the buffer.
- * memset() and copy_to_user() would use string instructions (byte by byte
- * on CPUs with ERMS), which an emulator such as QEMU TCG, where the tests
- * and benchmarks run, executes one element per step: for a sparse snapshot
- * of huge pages that cost more than everything else.
- */
-
-/* Runs shorter than this go into the buffer. */
-#define DMIRROR_RUN_MIN		64
-
-/* One slot per PMD of a step, and the partial ones at either end. */
-#define DMIRROR_SNAP_RUNS	(DMIRROR_SNAP_STEP_PAGES / PTRS_PER_PTE + 2)
-
-/**
- * struct dmirror_prot_runs - the huge mappings of one snapshot step
- * @nr: number of valid entries in @run.
- * @run: each run's first entry index (holding the run's byte in the
- *	buffer) and length, in address order.  A step with more runs (huge
- *	pages smaller than a PMD, on other architectures) stores the others
- *	in the buffer.
- */
-struct dmirror_prot_runs {
-	unsigned int		nr;
-	struct {
-		u32		start;
-		u32		len;
-	} run[DMIRROR_SNAP_RUNS];
-};
-
-/* Eight protection bytes at @off: from @src, or @v8 for a run. */
-static __always_inline u64 dmirror_prot_u64(const u8 *src, unsigned long off,
-					    u64 v8, bool copy)
-{
-	return copy ? get_unaligned((const u64 *)(src + off)) : v8;
-}
-
-/*
- * Write @n protection bytes to @dst: copied from @src, or, if !@copy, @n
- * times @v.  @copy is a constant at each call site.
- */
-static __always_inline int dmirror_prot_out(u8 __user *dst, const u8 *src,
-					    u8 v, unsigned long n, bool copy)
-{
-	const u64 v8 = 0x0101010101010101ULL * v;
-	unsigned long i = 0;
-	u64 __user *d;
-
-	if (!user_access_begin(dst, n))
-		return -EFAULT;
-	for (; i < n && !IS_ALIGNED((uintptr_t)(dst + i), 8); i++)
-		unsafe_put_user(copy ? src[i] : v, dst + i, fault);
-	/* Unrolled: the loop would otherwise cost more than the stores. */
-	for (; n - i >= 64; i += 64) {
-		d = (u64 __user *)(dst + i);
-		unsafe_put_user(dmirror_prot_u64(src, i, v8, copy),
-				d, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 8, v8, copy),
-				d + 1, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 16, v8, copy),
-				d + 2, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 24, v8, copy),
-				d + 3, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 32, v8, copy),
-				d + 4, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 40, v8, copy),
-				d + 5, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 48, v8, copy),
-				d + 6, fault);
-		unsafe_put_user(dmirror_prot_u64(src, i + 56, v8, copy),
-				d + 7, fault);
-	}
-	for (; n - i >= 8; i += 8)
-		unsafe_put_user(dmirror_prot_u64(src, i, v8, copy),
-				(u64 __user *)(dst + i), fault);
-	for (; i < n; i++)
-		unsafe_put_user(copy ? src[i] : v, dst + i, fault);
-	user_access_end();
-	return 0;
-fault:
-	user_access_end();
-	return -EFAULT;
-}
-
-static int dmirror_prot_copy(u8 __user *dst, const u8 *src, unsigned long n)
-{
-	return dmirror_prot_out(dst, src, 0, n, true);
-}
-
-static int dmirror_prot_repeat(u8 __user *dst, u8 v, unsigned long n)
-{
-	return dmirror_prot_out(dst, NULL, v, n, false);
-}
-
-/* Write the @n protection bytes of a step, from @prot and @runs. */
-static int dmirror_prot_to_user(u8 __user *dst, const u8 *prot,
-				unsigned long n,
-				const struct dmirror_prot_runs *runs)
-{
-	unsigned long pos = 0, start, len;
-	unsigned int r;
-	int ret;
-
-	for (r = 0; r < runs->nr; r++) {
-		start = runs->run[r].start;
-		len = runs->run[r].len;
-		ret = start > pos ?
-		      dmirror_prot_copy(dst + pos, prot + pos, start - pos) : 0;
-		if (!ret)
-			ret = dmirror_prot_repeat(dst + start, prot[start], len);
-		if (ret)
-			return ret;
-		pos = start + len;
-	}
-	return dmirror_prot_copy(dst + pos, prot + pos, n - pos);
-}
-
-/*
  * Protection bytes of @n snapshot entries.  The snapshot is sparse
  * (HMM_RANGE_SPARSE_HUGE): the one entry written for a huge mapping decides
  * for the rest of that mapping inside the range, as a device programming a
- * huge page table entry would.  Its byte is stored once and its run noted
- * in @runs, or, if short or if @runs is full, stored whole.
+ * huge page table entry would.
  */
 static void dmirror_prot_fill(struct dmirror *dmirror,
 			      const struct hmm_range *range, u8 *prot,
-			      unsigned long n, struct dmirror_prot_runs *runs)
+			      unsigned long n)
 {
 	/*
 	 * The entries most snapshots are made of, mappings of system pages,
@@ -1020,7 +885,6 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 	u64 entry;
 	u8 v;
 
-	runs->nr = 0;
 	for (i = 0; i < n; i += run) {
 		entry = range->pfns[i];
 		run = 1;
@@ -1042,20 +906,14 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 		}
 		run = hmm_pfn_span(range, range->start + (i << PAGE_SHIFT),
 				   entry);
-		if (run >= DMIRROR_RUN_MIN && runs->nr < DMIRROR_SNAP_RUNS) {
-			runs->run[runs->nr].start = i;
-			runs->run[runs->nr].len = run;
-			runs->nr++;
-		} else if (run > 1) {
+		if (run > 1)
 			memset(prot + i + 1, prot[i], run - 1);
-		}
 	}
 }
 
 static int dmirror_snapshot_step(struct dmirror *dmirror,
 				 struct hmm_range *range, unsigned long start,
-				 unsigned long end, u8 *prot,
-				 struct dmirror_prot_runs *runs)
+				 unsigned long end, u8 *prot)
 {
 	unsigned long n = (end - start) >> PAGE_SHIFT;
 	int ret;
@@ -1069,7 +927,7 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 	 * The lock keeps the reported pages from being unmapped, and so
 	 * freed, while their struct page is looked at.
 	 */
-	dmirror_prot_fill(dmirror, range, prot, n, runs);
+	dmirror_prot_fill(dmirror, range, prot, n);
 	mutex_unlock(&dmirror->lock);
 	return 0;
 }
@@ -1128,11 +986,9 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 {
 	struct mm_struct *mm = dmirror->mirror.mm;
 	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
-	/* Written before they are read (not all of stack_pfns is read). */
-	u64 stack_pfns[DMIRROR_SNAP_STACK_PAGES] __uninitialized;
-	u8 stack_prot[DMIRROR_SNAP_STACK_PAGES] __uninitialized;
-	struct dmirror_prot_runs runs __uninitialized;
-	struct hmm_range range __uninitialized;
+	u64 stack_pfns[DMIRROR_SNAP_STACK_PAGES];
+	u8 stack_prot[DMIRROR_SNAP_STACK_PAGES];
+	struct hmm_range range;
 	unsigned long addr, next, n;
 	u64 *pfns = stack_pfns;
 	u8 *prot = stack_prot;
@@ -1157,13 +1013,13 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DMIRROR_SNAP_STEP_SIZE);
 		n = (next - addr) >> PAGE_SHIFT;
-		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot,
-					    &runs);
+		ret = dmirror_snapshot_step(dmirror, &range, addr, next, prot);
 		if (ret)
 			break;
-		ret = dmirror_prot_to_user(uptr, prot, n, &runs);
-		if (ret)
+		if (copy_to_user(uptr, prot, n)) {
+			ret = -EFAULT;
 			break;
+		}
 		uptr += n;
 		cmd->cpages += n;
 		cond_resched();
@@ -1179,17 +1035,12 @@ put_bufs:
  * Device reads and writes
  */
 
-/*
- * Bounce buffer for one step, never larger than the command.  vmalloc():
- * it needs no physical contiguity, and a 2MB kmalloc() block sits in a
- * huge direct map page, which emulated TLBs (QEMU TCG) handle so badly
- * that copy_to_user() from it cost 20x the rest of a device read.
- */
+/* Bounce buffer for one step, never larger than the command. */
 static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
 				  unsigned long *size)
 {
 	*size = min(end - start, DMIRROR_STEP_SIZE);
-	return vmalloc(*size);
+	return kvmalloc(*size, GFP_KERNEL);
 }
 
 /*
@@ -1203,7 +1054,7 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			unsigned long start, unsigned long end, bool fault)
 {
 	char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	struct hmm_range range __uninitialized;
+	struct hmm_range range;
 	unsigned long addr = start;
 	unsigned long done, n;
 	unsigned long size;
@@ -1258,7 +1109,7 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	}
 free:
 	kfree(pfns);
-	vfree(buf);
+	kvfree(buf);
 	return ret;
 }
 
@@ -1267,7 +1118,7 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 			 unsigned long start, unsigned long end)
 {
 	const char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	struct hmm_range range __uninitialized;
+	struct hmm_range range;
 	unsigned long addr = start;
 	unsigned long done, n;
 	unsigned long size;
@@ -1321,7 +1172,7 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	}
 free:
 	kfree(pfns);
-	vfree(buf);
+	kvfree(buf);
 	return ret;
 }
 
@@ -1741,7 +1592,7 @@ static void dmirror_copy_to_device(struct dmirror *dmirror,
 static int dmirror_map_migrated(struct dmirror *dmirror,
 				struct migrate_vma *args, u64 *pfns)
 {
-	struct hmm_range range __uninitialized;
+	struct hmm_range range;
 	unsigned long i, addr;
 	int ret;
 
@@ -2167,7 +2018,7 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	struct dmirror *dmirror = filp->private_data;
 	void __user *uarg = (void __user *)arg;
 	/* Copied in whole before any use. */
-	struct hmm_dmirror_cmd cmd __uninitialized;
+	struct hmm_dmirror_cmd cmd;
 	unsigned long start, end;
 	int ret;
 
