@@ -352,6 +352,19 @@ static int hmm_chunk_fault(struct mm_walk *walk, unsigned long addr,
 	if (!hw->may_fault)
 		return 0;
 
+	/* The same request for every entry: the whole chunk or nothing. */
+	if (!hw->per_entry && !hw->req_mask) {
+		need = hmm_need(hw, hw->req_default, cpu);
+		if (!need)
+			return 0;
+		ret = hmm_record_fault(walk, addr, need);
+		if (ret == HMM_WALK_FAULT) {
+			hw->last = addr;
+			hw->fault_end = end;
+		}
+		return ret;
+	}
+
 	for (pos = addr; pos < end; pos += PAGE_SIZE, i++) {
 		need = hmm_need(hw, hmm_entry_request(hw, i), cpu);
 		if (need)
@@ -604,16 +617,20 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 }
 
 /*
- * Snapshot fast path, for walks that fault nothing: none ptes and present,
- * accessible ptes that are not special (so vm_normal_page() would return
- * their page) are written here in one tight loop, with the encoding held in
- * registers.  Returns the address of the first pte it left to
- * hmm_vma_handle_pte(), or @end.  @fixed is a constant at each call site,
- * so each entry format gets its own loop.
+ * Fast path over the ptes whose entry needs no fault and no look at a
+ * struct page: none ptes not requested valid, and present, accessible ptes
+ * that are not special (vm_normal_page() would return their page) and are
+ * writable if write access is requested.  It writes them in one tight
+ * loop, with the encoding and the request rule held in registers, and
+ * returns the address of the first pte it left to hmm_vma_handle_pte(), or
+ * @end.  That is every pte of a snapshot of ordinary memory, and of a
+ * fault request once the fault is done.  @fixed and @fault are constants
+ * at each call site, so each entry format, with and without requests, gets
+ * its own loop.
  */
 static __always_inline unsigned long
-hmm_snapshot_ptes(struct hmm_vma_walk *hw, unsigned long addr,
-		  unsigned long end, pte_t *ptep, bool fixed)
+hmm_fast_ptes(struct hmm_vma_walk *hw, unsigned long addr, unsigned long end,
+	      pte_t *ptep, bool fixed, bool fault)
 {
 	unsigned long i = hmm_index(hw->range, addr);
 	unsigned long *fixed_out = NULL;
@@ -622,8 +639,11 @@ hmm_snapshot_ptes(struct hmm_vma_walk *hw, unsigned long addr,
 	const u64 valid = hw->f_valid;
 	const u64 write = hw->f_write;
 	const u64 none = hw->v_none;
+	/* The request rule of hmm_entry_request(), hoisted. */
+	const u64 req_default = fault ? hw->req_default : 0;
+	const u64 req_mask = !fault ? 0 : hw->per_entry ? ~0ULL : hw->req_mask;
+	u64 entry, req = 0;
 	pte_t pte;
-	u64 entry;
 
 	/* Only the array of the format in use exists. */
 	if (fixed)
@@ -631,11 +651,20 @@ hmm_snapshot_ptes(struct hmm_vma_walk *hw, unsigned long addr,
 	else
 		out = hw->range->pfns + i;
 	for (; addr < end; addr += PAGE_SIZE, ptep++) {
+		if (fault) {
+			req = req_default;
+			if (req_mask)
+				req |= (fixed ? *fixed_out : *out) & req_mask;
+			/* A request without the valid flag asks for nothing. */
+			if (!(req & valid))
+				req = 0;
+		}
 		pte = ptep_get(ptep);
-		if (pte_none(pte))
+		if (pte_none(pte) && !req)
 			entry = none;
 		else if (pte_present(pte) && !pte_protnone(pte) &&
-			 !pte_special(pte))
+			 !pte_special(pte) &&
+			 (pte_write(pte) || !(req & write)))
 			entry = ((u64)pte_pfn(pte) << shift) | valid |
 				(pte_write(pte) ? write : 0);
 		else
@@ -648,19 +677,23 @@ hmm_snapshot_ptes(struct hmm_vma_walk *hw, unsigned long addr,
 	return addr;
 }
 
-/* The loops themselves, one per entry format. */
-static unsigned long
-hmm_snapshot_ptes_fixed(struct hmm_vma_walk *hw, unsigned long addr,
-			unsigned long end, pte_t *ptep)
+/* The loops themselves, one per entry format and kind of walk. */
+static unsigned long hmm_fast_ptes_fixed(struct hmm_vma_walk *hw,
+					 unsigned long addr, unsigned long end,
+					 pte_t *ptep)
 {
-	return hmm_snapshot_ptes(hw, addr, end, ptep, true);
+	if (hw->may_fault)
+		return hmm_fast_ptes(hw, addr, end, ptep, true, true);
+	return hmm_fast_ptes(hw, addr, end, ptep, true, false);
 }
 
-static unsigned long
-hmm_snapshot_ptes_enc(struct hmm_vma_walk *hw, unsigned long addr,
-		      unsigned long end, pte_t *ptep)
+static unsigned long hmm_fast_ptes_enc(struct hmm_vma_walk *hw,
+				       unsigned long addr, unsigned long end,
+				       pte_t *ptep)
 {
-	return hmm_snapshot_ptes(hw, addr, end, ptep, false);
+	if (hw->may_fault)
+		return hmm_fast_ptes(hw, addr, end, ptep, false, true);
+	return hmm_fast_ptes(hw, addr, end, ptep, false, false);
 }
 
 static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
@@ -668,8 +701,7 @@ static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
 {
 	struct hmm_vma_walk *hw = walk->private;
 	/* Without special ptes any pte may hide a pfn map: no fast path. */
-	bool fast = !hw->may_fault &&
-		    IS_ENABLED(CONFIG_ARCH_HAS_PTE_SPECIAL);
+	bool fast = IS_ENABLED(CONFIG_ARCH_HAS_PTE_SPECIAL);
 	unsigned long addr, next;
 	pte_t *ptep, *first;
 	int ret = 0;
@@ -679,11 +711,9 @@ static int hmm_vma_walk_ptes(struct mm_walk *walk, pmd_t *pmdp,
 	     addr += PAGE_SIZE, ptep++) {
 		if (fast) {
 			if (hw->fixed)
-				next = hmm_snapshot_ptes_fixed(hw, addr, end,
-							       ptep);
+				next = hmm_fast_ptes_fixed(hw, addr, end, ptep);
 			else
-				next = hmm_snapshot_ptes_enc(hw, addr, end,
-							     ptep);
+				next = hmm_fast_ptes_enc(hw, addr, end, ptep);
 			ptep += (next - addr) >> PAGE_SHIFT;
 			addr = next;
 			if (addr >= end)

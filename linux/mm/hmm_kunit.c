@@ -27,6 +27,7 @@
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -1306,6 +1307,75 @@ static void hmm_test_e2e_fault_cow(struct kunit *test)
 	/* Replacing the zero page was mirrored as a CLEAR. */
 	KUNIT_EXPECT_GE(test, atomic_read(&e->tm.syncs), 4);
 	KUNIT_EXPECT_EQ(test, (int)e->tm.last_event, (int)HMM_UPDATE_CLEAR);
+	hmm_e2e_end(e);
+}
+
+/* A private mapping of a new shmem file of @npages, read and write. */
+static unsigned long hmm_e2e_map_file(struct hmm_e2e *e, unsigned long npages)
+{
+	struct file *file;
+	unsigned long addr;
+
+	file = shmem_file_setup("hmm_kunit", npages << PAGE_SHIFT, 0);
+	KUNIT_ASSERT_FALSE(e->test, IS_ERR(file));
+	addr = vm_mmap(file, 0, npages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE, 0);
+	fput(file);
+	KUNIT_ASSERT_FALSE_MSG(e->test, IS_ERR_VALUE(addr),
+			       "vm_mmap() failed: %ld", (long)addr);
+	return addr;
+}
+
+/*
+ * Pages of a private file mapping that the CPU only read are mapped
+ * present, read-only and not special: a write request on them must break
+ * copy on write, not be answered with the read-only page cache page,
+ * whether the request is per entry or the range's default.  An entry that
+ * asks for read access only keeps the page cache page.
+ */
+static void hmm_test_e2e_fault_private_file(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long cache[4], addr, i;
+	bool per_entry;
+
+	for (per_entry = false; ; per_entry = true) {
+		addr = hmm_e2e_map_file(e, 4);
+		hmm_e2e_touch_read(e, addr, 4);
+		hmm_e2e_range(e, &e->tm, addr, 4);
+		KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+		KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+		for (i = 0; i < 4; i++) {
+			KUNIT_ASSERT_EQ(test, e->pfns[i] &
+					(HMM_E2E_VALID | HMM_E2E_WRITE),
+					HMM_E2E_VALID);
+			cache[i] = hmm_e2e_pfn(e, i);
+		}
+
+		hmm_e2e_range(e, &e->tm, addr, 4);
+		if (per_entry) {
+			e->pfns[0] = HMM_E2E_VALID;
+			for (i = 1; i < 4; i++)
+				e->pfns[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
+		} else {
+			e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+		}
+		KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+		for (i = per_entry ? 1 : 0; i < 4; i++) {
+			hmm_e2e_expect_rw(e, i);
+			KUNIT_EXPECT_NE(test, hmm_e2e_pfn(e, i), cache[i]);
+		}
+		if (per_entry) {
+			KUNIT_EXPECT_EQ(test, e->pfns[0] &
+					(HMM_E2E_VALID | HMM_E2E_WRITE),
+					HMM_E2E_VALID);
+			KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, 0), cache[0]);
+		}
+		KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+		KUNIT_ASSERT_EQ(test, vm_munmap(addr, 4 * PAGE_SIZE), 0);
+		if (per_entry)
+			break;
+	}
 	hmm_e2e_end(e);
 }
 
@@ -2942,6 +3012,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_fault_read),
 	KUNIT_CASE(hmm_test_e2e_fault_write),
 	KUNIT_CASE(hmm_test_e2e_fault_cow),
+	KUNIT_CASE(hmm_test_e2e_fault_private_file),
 	KUNIT_CASE(hmm_test_e2e_req_per_entry),
 	KUNIT_CASE(hmm_test_e2e_req_default),
 	KUNIT_CASE(hmm_test_e2e_req_mask),
