@@ -486,36 +486,37 @@ static u64 hmm_own_device_private(const struct hmm_vma_walk *hw,
 
 /*
  * What @pte needs to satisfy request @req: HMM_NEED_* bits, 0 if it can be
- * reported as it is, -EFAULT if it cannot be made valid.  It does not look
- * at whether a present page has a struct page; hmm_vma_handle_pte() does,
- * for entries that need nothing.
+ * reported as it is, -EFAULT if it cannot be made valid.  *@cpu is set to
+ * what the pte offers in the range's encoding (0: nothing to report).  It
+ * does not look at whether a present page has a struct page;
+ * hmm_vma_handle_pte() does, for entries that need nothing.
  */
-static int hmm_pte_need(const struct hmm_vma_walk *hw, pte_t pte, u64 req)
+static int hmm_pte_need(const struct hmm_vma_walk *hw, pte_t pte, u64 req,
+			u64 *cpu)
 {
 	swp_entry_t entry;
 	unsigned int need;
-	u64 cpu;
 
+	*cpu = 0;
 	if (pte_none_mostly(pte))
 		return hmm_need(hw, req, 0);
 
 	if (pte_present(pte)) {
 		/* NUMA hinting ptes are not accessible until faulted. */
-		cpu = 0;
 		if (!pte_protnone(pte))
-			cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
-		return hmm_need(hw, req, cpu);
+			*cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
+		return hmm_need(hw, req, *cpu);
 	}
 
 	entry = pte_to_swp_entry(pte);
-	cpu = hmm_own_device_private(hw, entry);
-	if (cpu) {
+	*cpu = hmm_own_device_private(hw, entry);
+	if (*cpu) {
 		/*
 		 * Device private memory of the caller is reported, never
 		 * faulted, by hmm_range_fault(); other users get what they
 		 * requested (write access, migration back).
 		 */
-		return hw->fixed ? 0 : hmm_need(hw, req, cpu);
+		return hw->fixed ? 0 : hmm_need(hw, req, *cpu);
 	}
 
 	need = hmm_need(hw, req, 0);
@@ -544,6 +545,7 @@ static int hmm_fault_ptes(struct mm_walk *walk, unsigned long addr,
 {
 	struct hmm_vma_walk *hw = walk->private;
 	unsigned long i = hmm_index(hw->range, addr);
+	u64 cpu;
 	int ret;
 
 	hw->last = addr;
@@ -554,7 +556,7 @@ static int hmm_fault_ptes(struct mm_walk *walk, unsigned long addr,
 	for (addr += PAGE_SIZE, i++, ptep++; addr < end;
 	     addr += PAGE_SIZE, i++, ptep++) {
 		if (hmm_pte_need(hw, ptep_get(ptep),
-				 hmm_entry_request(hw, i)) != need)
+				 hmm_entry_request(hw, i), &cpu) != need)
 			break;
 		hw->fault_end = addr + PAGE_SIZE;
 	}
@@ -571,7 +573,7 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	int need;
 	u64 cpu;
 
-	need = hmm_pte_need(hw, pte, req);
+	need = hmm_pte_need(hw, pte, req, &cpu);
 	if (need < 0)
 		return hmm_fail(hw, addr, need);
 	if (need & HMM_NEED_WAIT) {
@@ -581,20 +583,14 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 	if (need)
 		return hmm_fault_ptes(walk, addr, end, ptep, need);
 
-	if (!pte_present(pte)) {
-		cpu = pte_none_mostly(pte) ? 0 :
-		      hmm_own_device_private(hw, pte_to_swp_entry(pte));
-		if (!cpu) {
-			hmm_entry_set(hw, i, hw->v_none);
-			return 0;
-		}
-		hmm_entry_set(hw, i, ((u64)swp_offset_pfn(pte_to_swp_entry(pte))
-				      << hw->pfn_shift) | cpu);
+	/* Nothing to report: none, an inaccessible pte, another swap entry. */
+	if (!cpu) {
+		hmm_entry_set(hw, i, hw->v_none);
 		return 0;
 	}
-
-	if (pte_protnone(pte)) {
-		hmm_entry_set(hw, i, hw->v_none);
+	if (!pte_present(pte)) {
+		hmm_entry_set(hw, i, ((u64)swp_offset_pfn(pte_to_swp_entry(pte))
+				      << hw->pfn_shift) | cpu);
 		return 0;
 	}
 
@@ -611,7 +607,6 @@ static int hmm_vma_handle_pte(struct mm_walk *walk, unsigned long addr,
 		return 0;
 	}
 
-	cpu = hw->f_valid | (pte_write(pte) ? hw->f_write : 0);
 	hmm_entry_set(hw, i, ((u64)pte_pfn(pte) << hw->pfn_shift) | cpu);
 	return 0;
 }
