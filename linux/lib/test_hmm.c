@@ -267,10 +267,22 @@ struct dmirror {
 };
 
 static dev_t dmirror_devt;
-/* Set once a coherent node has memory: its pages look like system pages. */
-static bool dmirror_coherent_memory;
 static struct dmirror_device *dmirror_devs[DMIRROR_MAX_DEVICES];
 static const struct dev_pagemap_ops dmirror_devmem_ops;
+
+/*
+ * Whether @pfn may be coherent device memory, which is mapped like system
+ * memory: only the one chunk of each coherent node, at its spm_addr, can
+ * be.  A device knows its own apertures; any other pfn of a system page
+ * entry is system memory, told apart without a look at its struct page.
+ */
+static bool dmirror_maybe_coherent(unsigned long pfn)
+{
+	phys_addr_t addr = PFN_PHYS(pfn);
+
+	return (spm_addr_dev0 && addr - spm_addr_dev0 < DMIRROR_CHUNK_SIZE) ||
+	       (spm_addr_dev1 && addr - spm_addr_dev1 < DMIRROR_CHUNK_SIZE);
+}
 
 static struct dmirror_device *dmirror_page_device(struct page *page)
 {
@@ -830,14 +842,9 @@ static u8 dmirror_prot(struct dmirror *dmirror, const struct hmm_range *range,
 	if (!(entry & DPTE_VALID))
 		return HMM_DMIRROR_PROT_NONE;
 
-	/*
-	 * A device knows its own encoding: every flag sits below the pfn.
-	 * System pages are told apart by their pfn alone, without touching
-	 * their struct page, unless coherent device memory (mapped like
-	 * system memory) exists.
-	 */
+	/* A device knows its own encoding: every flag sits below the pfn. */
 	pfn = entry >> DPTE_PFN_SHIFT;
-	if (!(entry & DPTE_DEVMEM) && !READ_ONCE(dmirror_coherent_memory)) {
+	if (!(entry & DPTE_DEVMEM) && !dmirror_maybe_coherent(pfn)) {
 		prot = is_zero_pfn(pfn) ? HMM_DMIRROR_PROT_ZERO :
 					  HMM_DMIRROR_PROT_NONE;
 		goto access;
@@ -873,14 +880,6 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 			      const struct hmm_range *range, u8 *prot,
 			      unsigned long n)
 {
-	/*
-	 * The entries most snapshots are made of, mappings of system pages,
-	 * are told by their flags alone (and the zero page by its pfn: the
-	 * architectures with coloured zero pages have several, which
-	 * is_zero_pfn() knows), without a call per entry.  Not when coherent
-	 * device memory, mapped like system memory, exists.
-	 */
-	const bool fast = !READ_ONCE(dmirror_coherent_memory);
 	unsigned long i, run;
 	u64 entry;
 	u8 v;
@@ -888,7 +887,14 @@ static void dmirror_prot_fill(struct dmirror *dmirror,
 	for (i = 0; i < n; i += run) {
 		entry = range->pfns[i];
 		run = 1;
-		if (fast && (entry & DPTE_SYSTEM_MASK) == DPTE_VALID) {
+		/*
+		 * The entries most snapshots are made of, mappings of system
+		 * pages, are told by their flags and pfn alone (the zero page
+		 * too: the architectures with coloured zero pages have
+		 * several, which is_zero_pfn() knows), without a call.
+		 */
+		if ((entry & DPTE_SYSTEM_MASK) == DPTE_VALID &&
+		    !dmirror_maybe_coherent(entry >> DPTE_PFN_SHIFT)) {
 			v = (entry & DPTE_WRITE) ? HMM_DMIRROR_PROT_WRITE :
 						   HMM_DMIRROR_PROT_READ;
 			if (is_zero_pfn(entry >> DPTE_PFN_SHIFT))
@@ -1245,8 +1251,6 @@ static int dmirror_chunk_add(struct dmirror_device *ddev)
 	spin_unlock(&ddev->free_lock);
 
 	ddev->chunks[ddev->nr_chunks++] = chunk;
-	if (!dmirror_is_private(ddev))
-		WRITE_ONCE(dmirror_coherent_memory, true);
 	dev_dbg(&ddev->dev, "chunk %u added: pfn %#llx-%#llx\n",
 		ddev->nr_chunks, chunk->pagemap.range.start >> PAGE_SHIFT,
 		chunk->pagemap.range.end >> PAGE_SHIFT);
