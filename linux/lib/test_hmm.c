@@ -326,15 +326,6 @@ static void dmirror_pt_dirty(void *entry)
 		set_page_dirty(page);
 }
 
-/* Drop the device mapping at page index @idx. */
-static void dmirror_pt_drop(struct dmirror *dmirror, unsigned long idx)
-{
-	lockdep_assert_held(&dmirror->lock);
-	if (xa_get_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY))
-		dmirror_pt_dirty(xa_load(&dmirror->pt, idx));
-	xa_erase(&dmirror->pt, idx);
-}
-
 /*
  * Drop the device mappings of [start, end); return how many there were.
  * Invalidations of several mirrors run one after the other on the CPU
@@ -356,16 +347,21 @@ static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
 	if (end <= start)
 		return 0;
 
-	/* dmirror->lock keeps the entries from changing under RCU. */
-	rcu_read_lock();
-	xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
-		if (xas_retry(&xas, entry))
-			continue;
-		dmirror_pt_dirty(entry);
+	/*
+	 * dmirror->lock keeps the entries from changing under RCU.  A mark
+	 * anywhere in the tree shows at its root: without one, no walk.
+	 */
+	if (xa_marked(&dmirror->pt, DMIRROR_PT_DIRTY)) {
+		rcu_read_lock();
+		xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
+			if (xas_retry(&xas, entry))
+				continue;
+			dmirror_pt_dirty(entry);
+		}
+		rcu_read_unlock();
+		xas_set(&xas, first);
 	}
-	rcu_read_unlock();
 
-	xas_set(&xas, first);
 	xas_lock(&xas);
 	xas_for_each(&xas, entry, last) {
 		xas_store(&xas, NULL);
@@ -418,6 +414,20 @@ static unsigned long dmirror_pt_read(struct dmirror *dmirror,
 	return done;
 }
 
+/* Mark the @n device mappings from page index @first dirty, in one walk. */
+static void dmirror_pt_mark_dirty(struct dmirror *dmirror, unsigned long first,
+				  unsigned long n)
+{
+	XA_STATE(xas, &dmirror->pt, first);
+	void *entry;
+
+	lockdep_assert_held(&dmirror->lock);
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, first + n - 1)
+		xas_set_mark(&xas, DMIRROR_PT_DIRTY);
+	xas_unlock(&xas);
+}
+
 /* The write side of dmirror_pt_read(): only writable mappings count. */
 static unsigned long dmirror_pt_write(struct dmirror *dmirror,
 				      unsigned long start, unsigned long npages,
@@ -437,8 +447,9 @@ static unsigned long dmirror_pt_write(struct dmirror *dmirror,
 		kaddr = kmap_local_page(page);
 		memcpy(kaddr, buf, PAGE_SIZE);
 		kunmap_local(kaddr);
-		xa_set_mark(&dmirror->pt, idx, DMIRROR_PT_DIRTY);
 	}
+	if (done)
+		dmirror_pt_mark_dirty(dmirror, start >> PAGE_SHIFT, done);
 	return done;
 }
 
@@ -578,6 +589,9 @@ static struct dmirror_fence *dmirror_fence_inflight(const struct dmirror *dmirro
 	struct dmirror_fence *df, *last = NULL;
 	unsigned long flags;
 
+	/* A fence is counted before it is listed and unlisted before. */
+	if (!atomic_read(&dmirror_fences_live))
+		return NULL;
 	spin_lock_irqsave(&dmirror_fences_lock, flags);
 	list_for_each_entry(df, &dmirror_fences, node)
 		if (df->dmirror == dmirror && df->start < end &&
@@ -709,6 +723,39 @@ static const struct hmm_mirror_ops dmirror_mirror_ops = {
 };
 
 /*
+ * Drop the device mappings of the pages @src selects among the @npages at
+ * page index @first, in one walk of the xarray as dmirror_pt_clear() does.
+ */
+static void dmirror_pt_clear_selected(struct dmirror *dmirror,
+				      unsigned long first,
+				      const unsigned long *src,
+				      unsigned long npages)
+{
+	unsigned long last = first + npages - 1;
+	XA_STATE(xas, &dmirror->pt, first);
+	void *entry;
+
+	lockdep_assert_held(&dmirror->lock);
+	if (xa_marked(&dmirror->pt, DMIRROR_PT_DIRTY)) {
+		rcu_read_lock();
+		xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
+			if (xas_retry(&xas, entry))
+				continue;
+			if (src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE)
+				dmirror_pt_dirty(entry);
+		}
+		rcu_read_unlock();
+		xas_set(&xas, first);
+	}
+
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, last)
+		if (src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE)
+			xas_store(&xas, NULL);
+	xas_unlock(&xas);
+}
+
+/*
  * @src describes the pages at [addr, addr + npages pages) of @mm that a
  * migration started by @ddev selected.  That migration's invalidation
  * skipped the mirrors of @ddev, so drop their device mappings of exactly
@@ -720,17 +767,16 @@ static void dmirror_device_unmap(struct dmirror_device *ddev,
 				 const unsigned long *src, unsigned long npages)
 {
 	struct dmirror *dmirror;
-	unsigned long i;
 
+	if (!npages)
+		return;
 	mutex_lock(&ddev->mirrors_lock);
 	list_for_each_entry(dmirror, &ddev->mirrors, node) {
 		if (dmirror->mirror.mm != mm)
 			continue;
 		mutex_lock(&dmirror->lock);
-		for (i = 0; i < npages; i++)
-			if (src[i] & MIGRATE_PFN_MIGRATE)
-				dmirror_pt_drop(dmirror,
-						(addr >> PAGE_SHIFT) + i);
+		dmirror_pt_clear_selected(dmirror, addr >> PAGE_SHIFT, src,
+					  npages);
 		mutex_unlock(&dmirror->lock);
 	}
 	mutex_unlock(&ddev->mirrors_lock);
