@@ -589,7 +589,12 @@ static struct dmirror_fence *dmirror_fence_inflight(const struct dmirror *dmirro
 	struct dmirror_fence *df, *last = NULL;
 	unsigned long flags;
 
-	/* A fence is counted before it is listed and unlisted before. */
+	/*
+	 * A fence is counted before it is listed and uncounted after it is
+	 * unlisted: no count, no fence.  The fence of an earlier
+	 * invalidation that dropped the pages was counted under
+	 * dmirror->lock, which the caller took after it.
+	 */
 	if (!atomic_read(&dmirror_fences_live))
 		return NULL;
 	spin_lock_irqsave(&dmirror_fences_lock, flags);
@@ -608,8 +613,7 @@ static struct dmirror_fence *dmirror_fence_inflight(const struct dmirror *dmirro
  * hand the core a fence.  The device works through its invalidations in
  * order, so this one finishes no earlier than the previous one of the
  * file.  GFP_NOWAIT because invalidations run in reclaim and in
- * non-blocking sections; without memory a blockable update just waits
- * here instead.
+ * non-blocking sections: -ENOMEM without memory.
  */
 static int dmirror_start_latency(struct dmirror *dmirror,
 				 struct hmm_update *update,
@@ -620,12 +624,8 @@ static int dmirror_start_latency(struct dmirror *dmirror,
 	ktime_t due;
 
 	df = kmalloc(sizeof(*df), GFP_NOWAIT | __GFP_NOWARN);
-	if (!df) {
-		if (!update->blockable)
-			return -EAGAIN;
-		fsleep(latency_us);
-		return 0;
-	}
+	if (!df)
+		return -ENOMEM;
 	df->base.ops = &dmirror_fence_ops;
 	df->base.next = NULL;
 	init_completion(&df->done);
@@ -658,6 +658,7 @@ static int dmirror_invalidate(struct dmirror *dmirror,
 	unsigned int latency_us = READ_ONCE(inval_latency_us);
 	struct dmirror_fence *df;
 	unsigned long dropped;
+	int ret = 0;
 
 	/*
 	 * Our own migrations unmap just the pages they move, with
@@ -676,11 +677,24 @@ static int dmirror_invalidate(struct dmirror *dmirror,
 		mutex_lock(&dmirror->lock);
 	}
 	dropped = dmirror_pt_clear(dmirror, update->start, update->end);
+	/*
+	 * Only a device that had something mapped has TLBs to flush.  Its
+	 * fence is listed before the lock goes: a later invalidation of the
+	 * range finds nothing left to drop, and must find this flush.
+	 */
+	if (latency_us && dropped)
+		ret = dmirror_start_latency(dmirror, update, latency_us);
 	mutex_unlock(&dmirror->lock);
 
-	/* Only a device that had something mapped has TLBs to flush. */
-	if (latency_us && dropped)
-		return dmirror_start_latency(dmirror, update, latency_us);
+	if (latency_us && dropped) {
+		if (ret != -ENOMEM)
+			return ret;
+		/* No memory for a fence: flush synchronously, if allowed. */
+		if (!update->blockable)
+			return -EAGAIN;
+		fsleep(latency_us);
+		return 0;
+	}
 
 	/*
 	 * Nothing new to drop, but an earlier invalidation of the range may
