@@ -59,8 +59,6 @@
 #include <linux/wait_bit.h>
 #include <linux/xarray.h>
 
-#include <asm/unaligned.h>
-
 #include "test_hmm_uapi.h"
 
 /* Device nodes: two device private, then two optional device coherent. */
@@ -327,36 +325,34 @@ static void dmirror_pt_dirty(void *entry)
 }
 
 /*
- * Drop the device mappings of [start, end); return how many there were.
- * Invalidations of several mirrors run one after the other on the CPU
- * (only their device side overlaps), so this is one walk of the xarray
- * under its lock, not a lookup from the root per page.  The dirty pages
- * are told first, without the xarray lock: set_page_dirty() takes the
- * page cache's xarray lock, of the same lock class.
+ * Drop the device mappings of page indexes [first, last], only those whose
+ * entry of @src (indexed from @first) a migration selected if @src is not
+ * NULL; return how many there were.  Invalidations of several mirrors run
+ * one after the other on the CPU (only their device side overlaps), so this
+ * is one walk of the xarray under its lock, not a lookup from the root per
+ * page.  The dirty pages are told first, without the xarray lock:
+ * set_page_dirty() takes the page cache's xarray lock, of the same lock
+ * class.  A mark anywhere in the tree shows at its root: without one, that
+ * walk is skipped.  dmirror->lock keeps the entries and marks from
+ * changing, under RCU too.
  */
-static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
-				      unsigned long start, unsigned long end)
+static unsigned long dmirror_pt_drop(struct dmirror *dmirror,
+				     unsigned long first, unsigned long last,
+				     const unsigned long *src)
 {
-	unsigned long first = start >> PAGE_SHIFT;
-	unsigned long last = (end - 1) >> PAGE_SHIFT;
 	XA_STATE(xas, &dmirror->pt, first);
 	unsigned long count = 0;
 	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
-	if (end <= start)
-		return 0;
-
-	/*
-	 * dmirror->lock keeps the entries from changing under RCU.  A mark
-	 * anywhere in the tree shows at its root: without one, no walk.
-	 */
 	if (xa_marked(&dmirror->pt, DMIRROR_PT_DIRTY)) {
 		rcu_read_lock();
 		xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
 			if (xas_retry(&xas, entry))
 				continue;
-			dmirror_pt_dirty(entry);
+			if (!src || (src[xas.xa_index - first] &
+				     MIGRATE_PFN_MIGRATE))
+				dmirror_pt_dirty(entry);
 		}
 		rcu_read_unlock();
 		xas_set(&xas, first);
@@ -364,11 +360,23 @@ static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
 
 	xas_lock(&xas);
 	xas_for_each(&xas, entry, last) {
+		if (src && !(src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE))
+			continue;
 		xas_store(&xas, NULL);
 		count++;
 	}
 	xas_unlock(&xas);
 	return count;
+}
+
+/* Drop the device mappings of [start, end); return how many there were. */
+static unsigned long dmirror_pt_clear(struct dmirror *dmirror,
+				      unsigned long start, unsigned long end)
+{
+	if (end <= start)
+		return 0;
+	return dmirror_pt_drop(dmirror, start >> PAGE_SHIFT,
+			       (end - 1) >> PAGE_SHIFT, NULL);
 }
 
 /*
@@ -737,39 +745,6 @@ static const struct hmm_mirror_ops dmirror_mirror_ops = {
 };
 
 /*
- * Drop the device mappings of the pages @src selects among the @npages at
- * page index @first, in one walk of the xarray as dmirror_pt_clear() does.
- */
-static void dmirror_pt_clear_selected(struct dmirror *dmirror,
-				      unsigned long first,
-				      const unsigned long *src,
-				      unsigned long npages)
-{
-	unsigned long last = first + npages - 1;
-	XA_STATE(xas, &dmirror->pt, first);
-	void *entry;
-
-	lockdep_assert_held(&dmirror->lock);
-	if (xa_marked(&dmirror->pt, DMIRROR_PT_DIRTY)) {
-		rcu_read_lock();
-		xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
-			if (xas_retry(&xas, entry))
-				continue;
-			if (src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE)
-				dmirror_pt_dirty(entry);
-		}
-		rcu_read_unlock();
-		xas_set(&xas, first);
-	}
-
-	xas_lock(&xas);
-	xas_for_each(&xas, entry, last)
-		if (src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE)
-			xas_store(&xas, NULL);
-	xas_unlock(&xas);
-}
-
-/*
  * @src describes the pages at [addr, addr + npages pages) of @mm that a
  * migration started by @ddev selected.  That migration's invalidation
  * skipped the mirrors of @ddev, so drop their device mappings of exactly
@@ -789,8 +764,8 @@ static void dmirror_device_unmap(struct dmirror_device *ddev,
 		if (dmirror->mirror.mm != mm)
 			continue;
 		mutex_lock(&dmirror->lock);
-		dmirror_pt_clear_selected(dmirror, addr >> PAGE_SHIFT, src,
-					  npages);
+		dmirror_pt_drop(dmirror, addr >> PAGE_SHIFT,
+				(addr >> PAGE_SHIFT) + npages - 1, src);
 		mutex_unlock(&dmirror->lock);
 	}
 	mutex_unlock(&ddev->mirrors_lock);
