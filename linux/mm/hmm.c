@@ -545,7 +545,7 @@ static int hmm_fault_ptes(struct mm_walk *walk, unsigned long addr,
 {
 	struct hmm_vma_walk *hw = walk->private;
 	unsigned long i = hmm_index(hw->range, addr);
-	u64 cpu;
+	u64 cpu;	/* what the pte offers: unused, the run is only faulted */
 	int ret;
 
 	hw->last = addr;
@@ -786,19 +786,6 @@ static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
 }
 
 /*
- * Why not walk_page_range() alone: drivers mostly fault a few pages at a
- * time (a GPU fault handler asks for the pages around the faulting
- * address), and for such walks the generic walker's fixed cost dominates:
- * a lookup of the VMA after the range's last one, four levels of loops and
- * indirect calls.  Measured at -O2 in guest instructions (make bench), a
- * one-page hmm_vma_get_pfns() costs 1,052 instructions with the walk below
- * and 1,623 through walk_page_range(), a one-page hmm_range_fault() 744 and
- * 1,314.  What the walk below does not handle (a range crossing a PUD,
- * hugetlb VMAs, upper levels that are not page tables) still goes through
- * the generic walker, with the same callbacks (hmm_walk_ops).
- */
-
-/*
  * The PMD of @start if [start, end) lies in one PUD of @vma and every level
  * above the PMD is a page table; NULL otherwise (a hugetlb VMA, or an upper
  * level that is none, huge or bad), for the generic walk to handle.  The
@@ -972,10 +959,16 @@ static int hmm_walk_vma(struct mm_walk *walk, unsigned long start,
 }
 
 /*
- * Walk [start, end) one VMA at a time.  walk_page_range() looks up the VMA
- * following each one it walks, even when the range ends inside it: for a
- * walk of a few pages that second lookup costs as much as the rest of the
- * walk.  Here the next VMA is looked up only when the range goes on.
+ * Walk [start, end) one VMA at a time, and inside a VMA one PMD table at a
+ * time (hmm_walk_vma()).  This is walk_page_range() made cheap for the
+ * walks drivers make most, a few pages around a device fault, where its
+ * fixed cost dominates: it looks up the VMA following each one it walks,
+ * even when the range ends inside it, and descends four levels of loops
+ * and indirect calls.  At -O2 a one-page walk costs about 1,050 guest
+ * instructions this way and 1,600 through walk_page_range() (make bench).
+ * Anything else (a range crossing a PUD, hugetlb VMAs, upper levels that
+ * are not page tables) goes through walk_page_range_vma() with the same
+ * callbacks (hmm_walk_ops).
  */
 static int hmm_walk_vmas(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			 unsigned long start, unsigned long end)
