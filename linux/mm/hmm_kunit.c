@@ -1310,75 +1310,6 @@ static void hmm_test_e2e_fault_cow(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
-/* A private mapping of a new shmem file of @npages, read and write. */
-static unsigned long hmm_e2e_map_file(struct hmm_e2e *e, unsigned long npages)
-{
-	struct file *file;
-	unsigned long addr;
-
-	file = shmem_file_setup("hmm_kunit", npages << PAGE_SHIFT, 0);
-	KUNIT_ASSERT_FALSE(e->test, IS_ERR(file));
-	addr = vm_mmap(file, 0, npages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE, 0);
-	fput(file);
-	KUNIT_ASSERT_FALSE_MSG(e->test, IS_ERR_VALUE(addr),
-			       "vm_mmap() failed: %ld", (long)addr);
-	return addr;
-}
-
-/*
- * Pages of a private file mapping that the CPU only read are mapped
- * present, read-only and not special: a write request on them must break
- * copy on write, not be answered with the read-only page cache page,
- * whether the request is per entry or the range's default.  An entry that
- * asks for read access only keeps the page cache page.
- */
-static void hmm_test_e2e_fault_private_file(struct kunit *test)
-{
-	struct hmm_e2e *e = hmm_e2e_start(test);
-	unsigned long cache[4], addr, i;
-	bool per_entry;
-
-	for (per_entry = false; ; per_entry = true) {
-		addr = hmm_e2e_map_file(e, 4);
-		hmm_e2e_touch_read(e, addr, 4);
-		hmm_e2e_range(e, &e->tm, addr, 4);
-		KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
-		KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
-		for (i = 0; i < 4; i++) {
-			KUNIT_ASSERT_EQ(test, e->pfns[i] &
-					(HMM_E2E_VALID | HMM_E2E_WRITE),
-					HMM_E2E_VALID);
-			cache[i] = hmm_e2e_pfn(e, i);
-		}
-
-		hmm_e2e_range(e, &e->tm, addr, 4);
-		if (per_entry) {
-			e->pfns[0] = HMM_E2E_VALID;
-			for (i = 1; i < 4; i++)
-				e->pfns[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
-		} else {
-			e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
-		}
-		KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
-		for (i = per_entry ? 1 : 0; i < 4; i++) {
-			hmm_e2e_expect_rw(e, i);
-			KUNIT_EXPECT_NE(test, hmm_e2e_pfn(e, i), cache[i]);
-		}
-		if (per_entry) {
-			KUNIT_EXPECT_EQ(test, e->pfns[0] &
-					(HMM_E2E_VALID | HMM_E2E_WRITE),
-					HMM_E2E_VALID);
-			KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, 0), cache[0]);
-		}
-		KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
-		KUNIT_ASSERT_EQ(test, vm_munmap(addr, 4 * PAGE_SIZE), 0);
-		if (per_entry)
-			break;
-	}
-	hmm_e2e_end(e);
-}
-
 /*
  * default_flags == pfn_flags_mask == 0: every input entry is its own
  * request.  WRITE without VALID asks for nothing.
@@ -2522,6 +2453,141 @@ static void hmm_test_e2e_range_fault_zero(struct kunit *test)
 			rw++;
 	KUNIT_EXPECT_EQ(test, rw, n);
 	mmu_interval_notifier_remove(&ni);
+	hmm_e2e_end(e);
+}
+
+/* A private mapping of a new shmem file of @npages, read and write. */
+static unsigned long hmm_e2e_map_file(struct hmm_e2e *e, unsigned long npages)
+{
+	struct file *file;
+	unsigned long addr;
+
+	file = shmem_file_setup("hmm_kunit", npages << PAGE_SHIFT, 0);
+	KUNIT_ASSERT_FALSE(e->test, IS_ERR(file));
+	addr = vm_mmap(file, 0, npages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE, 0);
+	fput(file);
+	KUNIT_ASSERT_FALSE_MSG(e->test, IS_ERR_VALUE(addr),
+			       "vm_mmap() failed: %ld", (long)addr);
+	return addr;
+}
+
+/* How hmm_e2e_private_file_write() asks for write access. */
+enum hmm_e2e_request {
+	HMM_E2E_REQ_DEFAULT,	/* default_flags */
+	HMM_E2E_REQ_PER_ENTRY,	/* each input entry, entry 0 read only */
+	HMM_E2E_REQ_MASK,	/* default read, pfn_flags_mask write */
+	HMM_E2E_REQ_RANGE_FAULT,	/* hmm_range_fault(), default_flags */
+};
+
+/*
+ * Map 4 pages of a new shmem file privately, read them with the CPU (the
+ * page cache pages are mapped present, read-only, not special), then ask
+ * for write access as @how says.  Every entry asked for write must come
+ * back writable on a new page, copied on write; entry 0 of the requests
+ * that leave it read only keeps its page cache page.
+ */
+static void hmm_e2e_private_file_write(struct hmm_e2e *e,
+				       enum hmm_e2e_request how)
+{
+	const unsigned long fixed_rw = HMM_PFN_FIXED_VALID |
+				       HMM_PFN_FIXED_WRITE;
+	const bool read0 = how == HMM_E2E_REQ_PER_ENTRY ||
+			   how == HMM_E2E_REQ_MASK;
+	unsigned long cache[4], hmm_pfns[4], addr, i, pfn;
+	struct kunit *test = e->test;
+	struct mmu_interval_notifier ni;
+	struct hmm_range range;
+	int ret, busy;
+
+	addr = hmm_e2e_map_file(e, 4);
+	hmm_e2e_touch_read(e, addr, 4);
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	KUNIT_ASSERT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, e->pfns[i] &
+				(HMM_E2E_VALID | HMM_E2E_WRITE), HMM_E2E_VALID);
+		cache[i] = hmm_e2e_pfn(e, i);
+	}
+
+	if (how == HMM_E2E_REQ_RANGE_FAULT) {
+		KUNIT_ASSERT_EQ(test,
+				mmu_interval_notifier_insert(&ni, e->mm, addr,
+							     4 * PAGE_SIZE,
+							     &hmm_test_ni_ops),
+				0);
+		range = (struct hmm_range) {
+			.notifier = &ni,
+			.start = addr,
+			.end = addr + 4 * PAGE_SIZE,
+			.hmm_pfns = hmm_pfns,
+			.default_flags = HMM_PFN_FIXED_REQ_FAULT |
+					 HMM_PFN_FIXED_REQ_WRITE,
+		};
+		for (busy = 0, ret = -EBUSY; ret == -EBUSY && busy < 8; busy++) {
+			range.notifier_seq = mmu_interval_read_begin(&ni);
+			mmap_read_lock(e->mm);
+			ret = hmm_range_fault(&range);
+			mmap_read_unlock(e->mm);
+		}
+		mmu_interval_notifier_remove(&ni);
+		KUNIT_EXPECT_EQ(test, ret, 0);
+		for (i = 0; i < 4; i++) {
+			pfn = hmm_pfns[i] & ~HMM_PFN_FIXED_FLAGS;
+			KUNIT_EXPECT_EQ_MSG(test, hmm_pfns[i] & fixed_rw,
+					    fixed_rw, "entry %lu", i);
+			KUNIT_EXPECT_NE(test, pfn, cache[i]);
+		}
+		goto unmap;
+	}
+
+	hmm_e2e_range(e, &e->tm, addr, 4);
+	switch (how) {
+	case HMM_E2E_REQ_DEFAULT:
+		e->range.default_flags = HMM_E2E_VALID | HMM_E2E_WRITE;
+		break;
+	case HMM_E2E_REQ_PER_ENTRY:
+		e->pfns[0] = HMM_E2E_VALID;
+		for (i = 1; i < 4; i++)
+			e->pfns[i] = HMM_E2E_VALID | HMM_E2E_WRITE;
+		break;
+	default:
+		e->range.default_flags = HMM_E2E_VALID;
+		e->range.pfn_flags_mask = HMM_E2E_WRITE;
+		e->pfns[0] = 0;
+		for (i = 1; i < 4; i++)
+			e->pfns[i] = HMM_E2E_WRITE;
+		break;
+	}
+	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
+	for (i = read0 ? 1 : 0; i < 4; i++) {
+		hmm_e2e_expect_rw(e, i);
+		KUNIT_EXPECT_NE(test, hmm_e2e_pfn(e, i), cache[i]);
+	}
+	if (read0) {
+		KUNIT_EXPECT_EQ(test, e->pfns[0] &
+				(HMM_E2E_VALID | HMM_E2E_WRITE), HMM_E2E_VALID);
+		KUNIT_EXPECT_EQ(test, hmm_e2e_pfn(e, 0), cache[0]);
+	}
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+unmap:
+	KUNIT_EXPECT_EQ(test, vm_munmap(addr, 4 * PAGE_SIZE), 0);
+}
+
+/*
+ * A write request on a present, read-only, non-special pte must break copy
+ * on write, not be answered with the read-only page: the zero page tests
+ * cannot show it, the zero page being special.  Every way of asking.
+ */
+static void hmm_test_e2e_fault_private_file(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+
+	hmm_e2e_private_file_write(e, HMM_E2E_REQ_DEFAULT);
+	hmm_e2e_private_file_write(e, HMM_E2E_REQ_PER_ENTRY);
+	hmm_e2e_private_file_write(e, HMM_E2E_REQ_MASK);
+	hmm_e2e_private_file_write(e, HMM_E2E_REQ_RANGE_FAULT);
 	hmm_e2e_end(e);
 }
 
