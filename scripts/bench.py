@@ -356,7 +356,7 @@ def targets_of(an, seconds):
                     f"{w['metric']} {w['mib']} MiB")
             if below:
                 name += '; below 1.0x: ' + ', '.join(
-                    f"{r['metric']} {r['mib']} MiB {r['ratio']:.2f}x"
+                    f"{r['metric']} {r['mib']} MiB {r['ratio']:.3f}x"
                     for r in below)
             target(name + ')', w['ratio'], '>= 1.0x', lambda x: x >= 1.0)
         for r in ic['rows']:
