@@ -128,9 +128,10 @@ log "built in $(( $(date +%s) - start ))s"
 sync
 
 # The TSCs of TCG vCPUs are not synchronized and the watchdog may drop the
-# TSC at any time: give every boot the same, stable clock.  Ours has the HMM
-# KUnit suite built in, which would run at boot (mms, THPs, timers) right
-# before the first rows: a glob that matches no suite skips it on both.
+# TSC at any time: give every boot the same, stable clock.  The ours test
+# kernel (BENCH_FLAVOUR empty) has the HMM KUnit suite built in, which would
+# run at boot (mms, THPs, timers) right before the first rows: a glob that
+# matches no suite skips it on both.
 args="clocksource=hpet kunit.filter_glob=none-in-bench"
 args+=" hmmh.bench_sizes=$sizes hmmh.bench_big=$big hmmh.bench_iters=$iters"
 args+=" hmmh.bench_drv_mib=$drv_mib hmmh.bench_drv_repeats=$drv_repeats"

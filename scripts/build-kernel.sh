@@ -3,14 +3,15 @@
 #
 # build-kernel.sh VARIANT [FLAVOUR [OBJECTS...]]
 #
-# Configures and builds build/src-VARIANT out of tree in
-# build/obj-VARIANT[-FLAVOUR]: tinyconfig, then the fragments below merged
-# in, then olddefconfig, then a check that every option a fragment asked
-# for survived.  Builds bzImage, the modules (installed to obj/modinst) and
+# Configures and builds build/src-VARIANT with its objects apart (O=), in
+# build/src-VARIANT/obj[-FLAVOUR] (lib.sh, obj_dir): tinyconfig, then the
+# fragments below merged in, then olddefconfig, then a check that every
+# option a fragment asked for survived.  Builds bzImage, the modules (installed to obj/modinst) and
 # the uapi headers (obj/usr/include) the test programs compile against.
 #
 #   fragments: configs/base.config configs/hmm.config
-#              + configs/ours.config       (ours only: options our series adds)
+#              + configs/ours.config       (ours only: options our series adds;
+#                                           not for a flavour marked alike)
 #              + configs/stress.config     (both variants: what the reliability
 #                                           stages need: brd, ext2, swap)
 #              + configs/FLAVOUR.config    (e.g. debug)
@@ -29,13 +30,20 @@ src=$(src_dir "$variant")
 obj=$(obj_dir "$variant" "$flavour")
 [ -f "$src/Makefile" ] || die "$src missing: run prepare-tree.sh $variant first"
 
-frags=("$ROOT/configs/base.config" "$ROOT/configs/hmm.config")
-[ "$variant" = ours ] && [ -f "$ROOT/configs/ours.config" ] && frags+=("$ROOT/configs/ours.config")
-frags+=("$ROOT/configs/stress.config")
+# A flavour whose fragment has the line "# hmmh: both variants alike" (the
+# bench's) leaves configs/ours.config out: both variants then have the same
+# configuration, and ccache serves ours every object the series does not
+# change straight from pristine's build.
+alike=
 if [ -n "$flavour" ]; then
 	[ -f "$ROOT/configs/$flavour.config" ] || die "no configs/$flavour.config"
-	frags+=("$ROOT/configs/$flavour.config")
+	grep -qx '# hmmh: both variants alike' "$ROOT/configs/$flavour.config" && alike=1
 fi
+frags=("$ROOT/configs/base.config" "$ROOT/configs/hmm.config")
+[ "$variant" = ours ] && [ -z "$alike" ] && [ -f "$ROOT/configs/ours.config" ] &&
+	frags+=("$ROOT/configs/ours.config")
+frags+=("$ROOT/configs/stress.config")
+[ -z "$flavour" ] || frags+=("$ROOT/configs/$flavour.config")
 
 export CCACHE_BASEDIR=$BUILD
 kmake=(make -s -C "$src" O="$obj" ARCH=x86_64 CC="ccache gcc" HOSTCC="ccache gcc" -j"$JOBS")

@@ -44,4 +44,9 @@ check_variant()
 }
 
 src_dir() { echo "$BUILD/src-$1"; }
-obj_dir() { echo "$BUILD/obj-$1${2:+-$2}"; }
+# Objects live one level inside their source tree, build/src-VARIANT/obj or
+# build/src-VARIANT/obj-FLAVOUR: kbuild then names the source tree ".."
+# rather than by its absolute path, so the compiler sees the same command
+# lines and the same preprocessed text in both trees, and ccache serves
+# every object our series does not touch to the second variant built.
+obj_dir() { echo "$BUILD/src-$1/obj${2:+-$2}"; }

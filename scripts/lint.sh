@@ -7,7 +7,7 @@
 #   checkpatch --strict (0 errors, 0 warnings, 0 checks) on every C file and
 #   header under linux/ and on every patch in patches/;
 #   kernel-doc -none on every C file and header under linux/;
-#   W=1 and sparse (C=2) on our objects in build/obj-ours, zero warnings.
+#   W=1 and sparse (C=2) on our objects in build/src-ours/obj, zero warnings.
 # Writes build/logs/lint.json like a guest run.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -70,7 +70,7 @@ if [ -f "$obj/.config" ]; then
 		record "W=1 C=2 $o" $ok "$tmp"
 	done
 else
-	record "W=1 C=2: no configured build/obj-ours" 1
+	record "W=1 C=2: no configured build/src-ours/obj" 1
 fi
 
 echo "lint: $pass passed, $fail failed"

@@ -117,9 +117,14 @@ if [ -d "$src" ]; then
 		fi
 	done
 fi
+# Objects of the layout before obj_dir() moved them into the tree.
+rm -rf "$BUILD/obj-$variant" "$BUILD/obj-$variant"-*
 mkdir -p "$src"
 list=$BUILD/sync-$variant.list
-rsync -a --delete --out-format='%n' "$stage/" "$src/" >"$list"
+# The objects built inside the tree (lib.sh, obj_dir) are not the base's
+# and stay.
+rsync -a --delete --exclude='/obj/' --exclude='/obj-*/' --out-format='%n' \
+	"$stage/" "$src/" >"$list"
 for rel in "${before[@]}"; do
 	if grep -qxF "$rel" "$list"; then
 		touch --no-create "$src/$rel"

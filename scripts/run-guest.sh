@@ -3,7 +3,7 @@
 #
 # run-guest.sh [options] NAME STAGES
 #
-# Boots build/obj-VARIANT[-FLAVOUR]'s kernel with its initramfs in QEMU
+# Boots build/src-VARIANT/obj[-FLAVOUR]'s kernel with its initramfs in QEMU
 # (TCG, 2 vCPUs by default), runs STAGES (comma separated, see
 # scripts/guest-init.sh) under a host timeout and judges the run with
 # parse-results.py.  The console goes to build/logs/NAME.console.log, test
