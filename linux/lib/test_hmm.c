@@ -324,48 +324,59 @@ static void dmirror_pt_dirty(void *entry)
 		set_page_dirty(page);
 }
 
+/* Dirty pages told at a time by dmirror_pt_drop(), outside the xarray lock. */
+#define DMIRROR_DIRTY_BATCH	16
+
 /*
  * Drop the device mappings of page indexes [first, last], only those whose
  * entry of @src (indexed from @first) a migration selected if @src is not
  * NULL; return how many there were.  Invalidations of several mirrors run
  * one after the other on the CPU (only their device side overlaps), so this
  * is one walk of the xarray under its lock, not a lookup from the root per
- * page.  The dirty pages are told first, without the xarray lock:
- * set_page_dirty() takes the page cache's xarray lock, of the same lock
- * class.  A mark anywhere in the tree shows at its root: without one, that
- * walk is skipped.  dmirror->lock keeps the entries and marks from
- * changing, under RCU too.
+ * page: most invalidations concern pages the device never mapped, and then
+ * the walk is all they cost.  set_page_dirty() goes into the filesystem and
+ * takes the page cache's locks, which have no business under the device
+ * page table's: the pages the device dirtied are gathered and told with the
+ * lock dropped, a batch at a time.  They cannot go meanwhile: an
+ * invalidation runs before the CPU page table lets go of them, and a
+ * migration holds the pages it selected locked and referenced.
+ * dmirror->lock keeps the device page table from changing.
  */
 static unsigned long dmirror_pt_drop(struct dmirror *dmirror,
 				     unsigned long first, unsigned long last,
 				     const unsigned long *src)
 {
 	XA_STATE(xas, &dmirror->pt, first);
+	void *dirty[DMIRROR_DIRTY_BATCH];
 	unsigned long count = 0;
+	unsigned int n, i;
 	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
-	if (xa_marked(&dmirror->pt, DMIRROR_PT_DIRTY)) {
-		rcu_read_lock();
-		xas_for_each_marked(&xas, entry, last, DMIRROR_PT_DIRTY) {
-			if (xas_retry(&xas, entry))
-				continue;
-			if (!src || (src[xas.xa_index - first] &
+	do {
+		n = 0;
+		xas_lock(&xas);
+		xas_for_each(&xas, entry, last) {
+			if (src && !(src[xas.xa_index - first] &
 				     MIGRATE_PFN_MIGRATE))
-				dmirror_pt_dirty(entry);
+				continue;
+			if (xas_get_mark(&xas, DMIRROR_PT_DIRTY))
+				dirty[n++] = entry;
+			xas_store(&xas, NULL);
+			count++;
+			/*
+			 * Not xas_pause(): the store may have freed the
+			 * node, and the state now points into the parent.
+			 */
+			if (n == DMIRROR_DIRTY_BATCH) {
+				xas_set(&xas, xas.xa_index + 1);
+				break;
+			}
 		}
-		rcu_read_unlock();
-		xas_set(&xas, first);
-	}
-
-	xas_lock(&xas);
-	xas_for_each(&xas, entry, last) {
-		if (src && !(src[xas.xa_index - first] & MIGRATE_PFN_MIGRATE))
-			continue;
-		xas_store(&xas, NULL);
-		count++;
-	}
-	xas_unlock(&xas);
+		xas_unlock(&xas);
+		for (i = 0; i < n; i++)
+			dmirror_pt_dirty(dirty[i]);
+	} while (n == DMIRROR_DIRTY_BATCH);
 	return count;
 }
 

@@ -21,7 +21,8 @@
  * the unload of test_hmm (which evicts them).  Pages swapped out under a
  * device mirror must come back right when the device reads them.  Device
  * writes into shared memory (memfd) must survive reclaim, also into pages
- * the CPU mapped writable but clean (see shmem_case()).  Prints
+ * the CPU mapped writable but clean, also once the process unmapped them
+ * (see shmem_case()).  Prints
  * TAP and the number of bytes verified; a failure names the first bad
  * page and what it holds instead (old data, zeroes or other).
  */
@@ -345,16 +346,45 @@ static long long swap_used(void)
 }
 
 /*
+ * Map @fd (@size bytes, shared) at a 2 MiB aligned address: the device page
+ * table then starts a new node at the first page, and the dummy device's
+ * batches of dirty pages end exactly where a node of it empties.
+ */
+static char *map_shared_aligned(int fd)
+{
+	size_t align = 2UL << 20;
+	char *p, *want;
+
+	p = mmap(NULL, size + align, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	want = (char *)(((uintptr_t)p + align - 1) & ~(align - 1));
+	if (want > p)
+		munmap(p, want - p);
+	munmap(want + size, p + align - want);
+	return mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		    fd, 0);
+}
+
+/*
  * Device writes into shared memory (memfd), then reclaim of those pages.
  * With @cpu_read, the CPU read-faults the pages first: a shared writable
  * mapping without dirty tracking (shmem has no writenotify) then maps them
  * writable but clean, so the device write needs no fault, and only the
  * device's driver can tell the kernel the pages are dirty.  Reclaim drops
  * clean shmem pages: a write nobody marked dirty comes back as zeroes.
+ *
+ * With @unmap the process unmaps the buffer the device wrote before
+ * reclaim, as when it frees memory the GPU wrote: one invalidation drops
+ * every device mapping at once and must dirty every page.  The pages are
+ * then reclaimed, all of them, through a second mapping made before the
+ * munmap, which the device never mapped (so no later invalidation can
+ * make up for a page the first one missed).
  */
-static int shmem_case(int dev, int cpu_read, unsigned int seed)
+static int shmem_case(int dev, int cpu_read, int unmap, unsigned int seed)
 {
-	char *buf = malloc(size), *map;
+	char *buf = malloc(size), *map, *map2 = MAP_FAILED;
 	struct hmm_dmirror_cmd cmd;
 	unsigned char vec[NPAGES];
 	volatile char sink;
@@ -364,7 +394,7 @@ static int shmem_case(int dev, int cpu_read, unsigned int seed)
 
 	if (fd < 0 || ftruncate(fd, size) || !buf)
 		return diag("shmem: setup: %s", strerror(errno)), 0;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = map_shared_aligned(fd);
 	if (map == MAP_FAILED)
 		return diag("shmem: mmap: %s", strerror(errno)), 0;
 	if (cpu_read)
@@ -377,6 +407,17 @@ static int shmem_case(int dev, int cpu_read, unsigned int seed)
 			    NPAGES, seed, 0);
 	if (ret)
 		diag("shmem: device write: %d", ret);
+	if (unmap) {
+		map2 = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			    0);
+		if (map2 == MAP_FAILED)
+			return diag("shmem: mmap: %s", strerror(errno)), 0;
+		munmap(map, size);
+		map = map2;
+		/* Mapped, so that MADV_PAGEOUT takes every page. */
+		for (p = 0; p < NPAGES; p++)
+			sink = map[p * psz];
+	}
 	/* Reclaim exactly these pages, then whatever the memcg holds. */
 	if (madvise(map, size, MADV_PAGEOUT))
 		diag("shmem: MADV_PAGEOUT: %s", strerror(errno));
@@ -386,11 +427,14 @@ static int shmem_case(int dev, int cpu_read, unsigned int seed)
 		memset(vec, 1, sizeof(vec));
 	for (p = 0, gone = 0; p < NPAGES; p++)
 		gone += !(vec[p] & 1);
-	diag("shmem (%s): %zu of %d pages reclaimed",
-	     cpu_read ? "read-faulted" : "untouched", gone, NPAGES);
-	ok &= gone > 0;
-	ok &= verify(cpu_read ? "shmem: read-faulted pages after reclaim" :
-			       "shmem: untouched pages after reclaim",
+	diag("shmem (%s%s): %zu of %d pages reclaimed",
+	     cpu_read ? "read-faulted" : "untouched", unmap ? ", unmapped" : "",
+	     gone, NPAGES);
+	/* A page left in memory would hide a write lost here. */
+	ok &= unmap ? gone == NPAGES : gone > 0;
+	ok &= verify(unmap ? "shmem: unmapped pages after reclaim" :
+		     cpu_read ? "shmem: read-faulted pages after reclaim" :
+				"shmem: untouched pages after reclaim",
 		     map, NPAGES, seed, 0);
 	munmap(map, size);
 	close(fd);
@@ -400,10 +444,12 @@ static int shmem_case(int dev, int cpu_read, unsigned int seed)
 
 static void shmem_tests(int dev)
 {
-	tap(shmem_case(dev, 0, 12),
+	tap(shmem_case(dev, 0, 0, 12),
 	    "dataloss.shmem_device_write_through_reclaim");
-	tap(shmem_case(dev, 1, 13),
+	tap(shmem_case(dev, 1, 0, 13),
 	    "dataloss.shmem_device_write_over_clean_pte_through_reclaim");
+	tap(shmem_case(dev, 1, 1, 14),
+	    "dataloss.shmem_device_write_over_clean_pte_then_munmap_through_reclaim");
 }
 
 static void swap_tests(int dev, const char *swapdev)
@@ -420,6 +466,7 @@ static void swap_tests(int dev, const char *swapdev)
 		tap(0, "dataloss.swapped_pages_read_by_device");
 		tap(0, "dataloss.shmem_device_write_through_reclaim");
 		tap(0, "dataloss.shmem_device_write_over_clean_pte_through_reclaim");
+		tap(0, "dataloss.shmem_device_write_over_clean_pte_then_munmap_through_reclaim");
 		return;
 	}
 	mkdir(CG, 0755);
@@ -492,7 +539,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psz = sysconf(_SC_PAGESIZE);
 	size = NPAGES * psz;
-	tap_plan(15);
+	tap_plan(16);
 	mkdir(MNT, 0755);
 	dev = open(HMMH_DEV0, O_RDWR);
 	if (dev < 0 || sh("mke2fs -q %s >/dev/null", blkdev) ||
