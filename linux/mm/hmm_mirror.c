@@ -135,12 +135,13 @@
 /**
  * enum hmm_inval_state - what is known of a recorded invalidation
  * @HMM_INVAL_FREE: slot unused.
- * @HMM_INVAL_PENDING: blockable, between its interval callback and the
- *	start of the plain notifier; its end is certain.
+ * @HMM_INVAL_PENDING: blockable, from its interval callback to its end,
+ *	which is certain.
  * @HMM_INVAL_PENDING_NB: non-blockable, between its interval callback and
  *	the start of the plain notifier; another notifier may still fail it,
  *	and then no end comes.
- * @HMM_INVAL_ACTIVE: the plain notifier started it; its end will come.
+ * @HMM_INVAL_ACTIVE: non-blockable, and the plain notifier started it; its
+ *	end will come.
  */
 enum hmm_inval_state {
 	HMM_INVAL_FREE,
@@ -989,7 +990,9 @@ static const struct mmu_interval_notifier_ops hmm_notifier_ops = {
  * let through: its record is now certain to see its end.  Every such
  * invalidation went through hmm_invalidate() first (see
  * hmm_mirror_register_locked()), which recorded it, or counted it in
- * ->inval_more if no slot was free.
+ * ->inval_more if no slot was free.  Only a non-blockable record was
+ * provisional: a blockable invalidation cannot fail, its record was
+ * certain from the start and there is nothing to confirm.
  */
 static int hmm_inval_start(struct mmu_notifier *mn,
 			   const struct mmu_notifier_range *nrange)
@@ -997,6 +1000,8 @@ static int hmm_inval_start(struct mmu_notifier *mn,
 	struct hmm *hmm = container_of(mn, struct hmm, mn);
 	struct hmm_inval *slot;
 
+	if (mmu_notifier_range_blockable(nrange))
+		return 0;
 	spin_lock(&hmm->lock);
 	slot = hmm_inval_find(hmm, nrange);
 	if (slot)
