@@ -6,8 +6,9 @@
 # Configures and builds build/src-VARIANT with its objects apart (O=), in
 # build/src-VARIANT/obj[-FLAVOUR] (lib.sh, obj_dir): tinyconfig, then the
 # fragments below merged in, then olddefconfig, then a check that every
-# option a fragment asked for survived.  Builds bzImage, the modules (installed to obj/modinst) and
-# the uapi headers (obj/usr/include) the test programs compile against.
+# option a fragment asked for survived.  Builds bzImage, the modules
+# (installed to obj/modinst) and the uapi headers (obj/usr/include) the test
+# programs compile against.
 #
 #   fragments: configs/base.config configs/hmm.config
 #              + configs/ours.config       (ours only: options our series adds;
