@@ -791,6 +791,12 @@ static int hmm_vma_walk_pmd(pmd_t *pmdp, unsigned long start,
  * level that is none, huge or bad), for the generic walk to handle.  The
  * caller holds the mmap_lock and walks inside a VMA, whose upper page
  * tables free_pgtables() never frees while the VMA exists.
+ *
+ * One PUD is tested with PUD_MASK, not pud_addr_end(): where the PUD level
+ * is folded (arm64 with 64 KiB pages and 48-bit addresses, three levels)
+ * pud_addr_end() is @end whatever the range, and a range over a PGD
+ * boundary would walk off the end of its PMD table.  Where the PMD level
+ * is folded too, one PUD is one PMD, and hmm_walk_pmds() walks one entry.
  */
 static pmd_t *hmm_pmd_table(struct vm_area_struct *vma, unsigned long start,
 			    unsigned long end)
@@ -799,7 +805,7 @@ static pmd_t *hmm_pmd_table(struct vm_area_struct *vma, unsigned long start,
 	p4d_t *p4dp, p4d;
 	pud_t *pudp, pud;
 
-	if (is_vm_hugetlb_page(vma) || pud_addr_end(start, end) != end)
+	if (is_vm_hugetlb_page(vma) || ((start ^ (end - 1)) & PUD_MASK))
 		return NULL;
 	pgdp = pgd_offset(vma->vm_mm, start);
 	pgd = READ_ONCE(*pgdp);
