@@ -2371,10 +2371,10 @@ static bool hmm_test_wait_fences(struct hmm_test_mirror *tm, int n)
 }
 
 /*
- * A write request over 512 zero pages (memory a process read before the
- * device writes it): every page needs a copy on write fault, each of which
- * invalidates its page.  The faults go by runs, one per page table the
- * range touches, and none of their invalidations fails the walk: the first
+ * A write request over a PMD's worth of zero pages (memory a process read
+ * before the device writes it): every page needs a copy on write fault,
+ * each of which invalidates its page.  The faults go by runs, one per page
+ * table the range touches, and none of their invalidations fails the walk: the first
  * call succeeds and the result is valid.  Before runs were extended over
  * present ptes this took one -EBUSY per page.
  */
@@ -2392,7 +2392,7 @@ static void hmm_test_e2e_fault_zero_runs(struct kunit *test)
 	runs = hmm_test_stat(HMM_STAT_FAULT_RUNS);
 	KUNIT_EXPECT_EQ(test, hmm_e2e_fault(e), 0);
 	runs = hmm_test_stat(HMM_STAT_FAULT_RUNS) - runs;
-	/* 512 pages lie in at most two page tables. */
+	/* A page table's worth of pages lies in at most two page tables. */
 	KUNIT_EXPECT_LE(test, runs, 2UL);
 	KUNIT_EXPECT_EQ(test, hmm_e2e_count_rw(e, n), n);
 	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
@@ -2406,7 +2406,7 @@ static void hmm_test_e2e_fault_zero_runs(struct kunit *test)
  * mmu_interval_read_begin().  Over zero pages each copy on write moves the
  * notifier's sequence; the walk faults every run before it reports that,
  * so the next call finds nothing left to fault: at most one -EBUSY, where
- * 6.1 takes one per 512 pages plus one.
+ * 6.1 takes one per page table plus one.
  */
 static void hmm_test_e2e_range_fault_zero(struct kunit *test)
 {
@@ -2918,6 +2918,52 @@ static void hmm_test_e2e_critical_section(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+static int hmm_test_async_section(struct hmm_test_async *a)
+{
+	return hmm_vma_range_begin(a->arg);
+}
+
+/*
+ * A critical section that begins while an invalidation of its range is
+ * under way (a MADV_DONTNEED between its start and its end) waits for it
+ * to end: that invalidation touched nothing, the section was not listed
+ * yet, and the pages the driver is about to take may be zapped after its
+ * callback ran.  The exclusive race of hmm-tests (device exclusive access
+ * against MADV_DONTNEED) lost pages that way on arm64 when the section
+ * only looked for invalidations from its end.
+ */
+static void hmm_test_e2e_section_waits(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long a = hmm_e2e_map(e, 2, PROT_READ | PROT_WRITE);
+	struct hmm_range *r = &e->range;
+	struct mmu_notifier_range inv;
+	struct hmm_test_async *t;
+	unsigned long waits;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->mirror = &e->tm.mirror;
+	r->start = a;
+	r->end = a + 2 * PAGE_SIZE;
+
+	waits = hmm_test_stat(HMM_STAT_RANGE_WAITS);
+	mmu_notifier_range_init(&inv, MMU_NOTIFY_CLEAR, 0, NULL, e->mm,
+				a + PAGE_SIZE, a + 2 * PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&inv);
+	t = hmm_test_async_start(test, NULL, hmm_test_async_section, r, 0, 0);
+	/* Until the section sleeps on the invalidation, or opens anyway. */
+	for (i = 0; i < 250 && !completion_done(&t->done) &&
+	     hmm_test_stat(HMM_STAT_RANGE_WAITS) == waits; i++)
+		msleep(20);
+	KUNIT_EXPECT_FALSE(test, completion_done(&t->done));
+	KUNIT_EXPECT_GT(test, hmm_test_stat(HMM_STAT_RANGE_WAITS), waits);
+	mmu_notifier_invalidate_range_end(&inv);
+	KUNIT_EXPECT_EQ(test, hmm_test_async_end(t), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
 /*
  * The seed's documented loop calls hmm_vma_range_done() after an error, and
  * its hmm_vma_fault() marks the entry that failed with
@@ -3110,6 +3156,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_nested_invalidation),
 	KUNIT_CASE(hmm_test_e2e_nonblock_section),
 	KUNIT_CASE(hmm_test_e2e_critical_section),
+	KUNIT_CASE(hmm_test_e2e_section_waits),
 	KUNIT_CASE(hmm_test_e2e_seed_errors),
 	KUNIT_CASE(hmm_test_e2e_fault_lock),
 	KUNIT_CASE(hmm_test_e2e_fault_lock_gives_up),

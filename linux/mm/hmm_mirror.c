@@ -602,19 +602,26 @@ int hmm_track_begin(struct hmm_range *range, bool walk, bool rewind)
 	spin_unlock(&hmm->lock);
 
 	/*
-	 * A critical section "walks" nothing: it is complete as soon as no
-	 * invalidation of it is under way; from then on every touch spoils.
+	 * A critical section "walks" nothing.  It opens once no recorded
+	 * invalidation overlaps any of it, checked from its start: one that
+	 * began before the section was listed touched nothing, and its page
+	 * table change may still be to come.  A second check, at its end,
+	 * completes it if nothing touched it in between; from then on every
+	 * touch spoils.
 	 */
-	pos = walk ? range->start : range->end;
+	pos = range->start;
 	for (;;) {
 		ret = hmm_track_check(range, &pos);
 		if (walk || (!ret && !range->track.walking))
 			break;
-		if (ret == -EAGAIN)
+		if (ret == -EAGAIN) {
 			ret = hmm_track_sleep(hmm, range, pos);
+			pos = range->start;
+		} else {
+			pos = range->end;
+		}
 		if (ret)
 			break;
-		pos = range->end;
 	}
 	/* A walk under the mmap_lock does not wait: its caller retries. */
 	if (ret == -EAGAIN)
