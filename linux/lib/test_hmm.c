@@ -66,20 +66,23 @@
 #define DMIRROR_PRIVATE_DEVICES	2
 
 /*
- * Pages handled per step of every command but a snapshot: one
- * hmm_vma_fault() call, one migrate_vma_setup(), one eviction batch.
- * 512 pages is a PMD on x86-64, so huge mappings are seen whole, while the
- * per-step arrays still fit in one page each.  Locks are dropped and
+ * Pages handled per step of every command but a snapshot (reads and
+ * writes: at most their bounce buffer, below): one hmm_vma_fault() call,
+ * one migrate_vma_setup(), one eviction batch.  A page table's worth is
+ * what a PMD maps (2 MiB with 4 KiB pages, 512 MiB with 64 KiB pages), so
+ * huge mappings are seen whole, while the per-step arrays of 8 byte
+ * entries still fit in one page each.  Locks are dropped and
  * cond_resched() runs between steps.
  */
-#define DMIRROR_STEP_PAGES	512UL
+#define DMIRROR_STEP_PAGES	((unsigned long)PTRS_PER_PTE)
 #define DMIRROR_STEP_SIZE	(DMIRROR_STEP_PAGES << PAGE_SHIFT)
 
 /*
  * A snapshot faults nothing and, being sparse over huge mappings, writes
- * little: it takes steps of up to 64 MiB so that its fixed cost per step
- * (locks, validation, copy to user) is paid once per 32 PMDs.  Its buffers
- * are sized to the command, up to one step, and kept by the file.
+ * little: it takes steps of up to 16384 pages (64 MiB, 32 PMDs, with 4 KiB
+ * pages) so that its fixed cost per step (locks, validation, copy to user)
+ * is paid rarely.  Its buffers are sized to the command, up to one step,
+ * and kept by the file.
  */
 #define DMIRROR_SNAP_STEP_PAGES	16384UL
 #define DMIRROR_SNAP_STEP_SIZE	(DMIRROR_SNAP_STEP_PAGES << PAGE_SHIFT)
@@ -1087,11 +1090,19 @@ put_bufs:
  * Device reads and writes
  */
 
-/* Bounce buffer for one step, never larger than the command. */
+/*
+ * Bounce buffer of a read or a write, which faults and copies what it
+ * holds at a time: a step, but never more than the command nor than
+ * 2 MiB.  A step is 2 MiB with 4 KiB pages, and 512 MiB with 64 KiB
+ * pages, too much memory for one command's buffer; the smaller pieces
+ * still fault as one pass.
+ */
+#define DMIRROR_BOUNCE_MAX	(2UL << 20)
+
 static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
 				  unsigned long *size)
 {
-	*size = min(end - start, DMIRROR_STEP_SIZE);
+	*size = min3(end - start, DMIRROR_STEP_SIZE, DMIRROR_BOUNCE_MAX);
 	return kvmalloc(*size, GFP_KERNEL);
 }
 
