@@ -3,7 +3,8 @@
 #
 # build-guest.sh VARIANT [FLAVOUR]
 #
-# Builds the guest's initramfs in build/guest-VARIANT[-FLAVOUR]/: Debian's
+# Builds the guest's initramfs in build/guest-VARIANT[-arm64][-FLAVOUR]/
+# (lib.sh, guest_dir) for the architecture of lib.sh's HMMH_ARCH: Debian's
 # static busybox, scripts/guest-init.sh as /init, the kernel's modules, and
 # statically linked test programs:
 #   /tests/conformance/hmm-tests  the BASE's unmodified hmm-tests.c, built
@@ -24,13 +25,15 @@ flavour=${2:-}
 check_variant "$variant"
 src=$(src_dir "$variant")
 obj=$(obj_dir "$variant" "$flavour")
-guest=$BUILD/guest-$variant${flavour:+-$flavour}
+guest=$(guest_dir "$variant" "$flavour")
 root=$guest/root
-[ -f "$obj/arch/x86/boot/bzImage" ] || die "no kernel in $obj: build it first"
+[ -f "$obj/$KIMAGE_PATH" ] || die "no kernel in $obj: build it first"
+busybox=$(busybox_for_arch)
+[ -x "$busybox" ] || die "no $HMMH_ARCH busybox at $busybox: run 'make deps'"
 
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,tests/conformance,tests/selftests,lib}
-cp /bin/busybox "$root/bin/busybox"
+cp "$busybox" "$root/bin/busybox"
 install -m 0755 "$ROOT/scripts/guest-init.sh" "$root/init"
 cp -a "$obj/modinst/lib/modules" "$root/lib/"
 
@@ -46,7 +49,7 @@ build_test()
 	local tree=$1 srcf=$2 out=$3 what=(${4:+-DHMMH_SOURCE=\"$2\" "$ROOT/scripts/guest/harness-filter.c"})
 
 	[ "${#what[@]}" -gt 0 ] || what=("$srcf")
-	if ! gcc "${cflags[@]}" -I "$tree" -I "$tree/tools/testing/selftests" \
+	if ! "${CROSS}gcc" "${cflags[@]}" -I "$tree" -I "$tree/tools/testing/selftests" \
 		"${what[@]}" "${ldlibs[@]}" -o "$out" >"$out.log" 2>&1; then
 		cat "$out.log" >&2
 		die "cannot build $srcf"

@@ -6,11 +6,13 @@
 # Configures and builds build/src-VARIANT with its objects apart (O=), in
 # build/src-VARIANT/obj[-FLAVOUR] (lib.sh, obj_dir): tinyconfig, then the
 # fragments below merged in, then olddefconfig, then a check that every
-# option a fragment asked for survived.  Builds bzImage, the modules
+# option a fragment asked for survived.  Builds the boot image (bzImage;
+# Image for arm64), the modules
 # (installed to obj/modinst) and the uapi headers (obj/usr/include) the test
 # programs compile against.
 #
-#   fragments: configs/base.config configs/hmm.config
+#   fragments: configs/base.config configs/ARCH.config configs/hmm.config
+#              (ARCH: x86_64, or arm64 with 64 KiB pages, see lib.sh)
 #              + configs/ours.config       (ours only: options our series adds;
 #                                           not for a flavour marked alike)
 #              + configs/stress.config     (both variants: what the reliability
@@ -40,14 +42,15 @@ if [ -n "$flavour" ]; then
 	[ -f "$ROOT/configs/$flavour.config" ] || die "no configs/$flavour.config"
 	grep -qx '# hmmh: both variants alike' "$ROOT/configs/$flavour.config" && alike=1
 fi
-frags=("$ROOT/configs/base.config" "$ROOT/configs/hmm.config")
+frags=("$ROOT/configs/base.config" "$ROOT/configs/$HMMH_ARCH.config" "$ROOT/configs/hmm.config")
 [ "$variant" = ours ] && [ -z "$alike" ] && [ -f "$ROOT/configs/ours.config" ] &&
 	frags+=("$ROOT/configs/ours.config")
 frags+=("$ROOT/configs/stress.config")
 [ -z "$flavour" ] || frags+=("$ROOT/configs/$flavour.config")
 
 export CCACHE_BASEDIR=$BUILD
-kmake=(make -s -C "$src" O="$obj" ARCH=x86_64 CC="ccache gcc" HOSTCC="ccache gcc" -j"$JOBS")
+kmake=(make -s -C "$src" O="$obj" ARCH="$HMMH_ARCH" ${CROSS:+CROSS_COMPILE="$CROSS"}
+	CC="ccache ${CROSS}gcc" HOSTCC="ccache gcc" -j"$JOBS")
 
 # One kernel build at a time on this machine (2 cores): wait for others.
 exec 9>"${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}"
@@ -57,7 +60,7 @@ if ! flock -n 9; then
 fi
 
 mkdir -p "$obj"
-log "configuring $variant${flavour:+ ($flavour)} in $obj"
+log "configuring $variant ($HMMH_ARCH${flavour:+, $flavour}) in $obj"
 "${kmake[@]}" tinyconfig >/dev/null
 (cd "$obj" && "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}" >"$obj/merge.log" 2>&1) ||
 	die "merge_config failed, see $obj/merge.log"
@@ -96,7 +99,7 @@ if [ "${#objects[@]}" -gt 0 ]; then
 fi
 
 log "building $variant${flavour:+ ($flavour)}"
-if ! "${kmake[@]}" bzImage modules >"$obj/build.log" 2>&1; then
+if ! "${kmake[@]}" "$KIMAGE" modules >"$obj/build.log" 2>&1; then
 	grep -E 'error|Error' "$obj/build.log" | head -30 >&2
 	die "kernel build failed, see $obj/build.log"
 fi
@@ -105,4 +108,4 @@ rm -rf "$obj/modinst"
 	die "modules_install failed, see $obj/build.log"
 "${kmake[@]}" headers_install >>"$obj/build.log" 2>&1 || die "headers_install failed"
 grep -E '(^|: )warning:' "$obj/build.log" >"$obj/warnings.log" || true
-echo "kernel: $variant${flavour:+ ($flavour)} $(cat "$obj/include/config/kernel.release") built in $(( $(date +%s) - start ))s, $(wc -l <"$obj/warnings.log") compiler warnings"
+echo "kernel: $variant ($HMMH_ARCH${flavour:+, $flavour}) $(cat "$obj/include/config/kernel.release") built in $(( $(date +%s) - start ))s, $(wc -l <"$obj/warnings.log") compiler warnings"

@@ -18,7 +18,8 @@
 #   hmmh.fuzzsecs=N      ioctl fuzzer time limit (default 120)
 #   hmmh.seed=SEED       ioctl fuzzer seed (default 0x484d4d48)
 #   hmmh.faults=N        failures to inject at least (default 1000)
-# Kernel messages go to ttyS0.  Test output goes to ttyS1 between
+# Kernel messages go to the console (ttyS0; ttyAMA0 on arm64).  Test output
+# goes to ttyS1 (hvc0, a virtio console, on arm64) between
 #   HMMH-BEGIN <stage>  and  HMMH-END <stage> rc=<status>
 # markers, so printk can never split a TAP line.  The guest powers itself
 # off (reboot with QEMU's -no-reboot) when done.
@@ -33,8 +34,10 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 mount -t hugetlbfs none /dev/hugepages 2>/dev/null
 
-out=/dev/ttyS1
-[ -c "$out" ] || out=/dev/console
+out=/dev/console
+for port in /dev/ttyS1 /dev/hvc0; do
+	[ -c "$port" ] && { out=$port; break; }
+done
 
 stages= thp=madvise filter= inject= spm=
 storm=20 bound=10 oom=20 fuzz=20000 fuzzsecs=120 seed=0x484d4d48 faults=1000
@@ -68,7 +71,12 @@ say "HMMH-GUEST $(uname -r) cpus=$cpus thp=$thp stages=$stages"
 	say "HMMH-ERROR guest has $cpus CPU, races need 2"
 echo "$thp" >/sys/kernel/mm/transparent_hugepage/enabled ||
 	say "HMMH-ERROR cannot set THP mode $thp"
-echo 32 >/proc/sys/vm/nr_hugepages
+# hugetlbfs pages for the tests: 64 MiB of them, and at least two (arm64's
+# 64 KiB pages make the default hugetlbfs page 512 MiB).
+hpkb=$(sed -n 's/^Hugepagesize: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+nrhp=$(( 65536 / ${hpkb:-2048} ))
+[ "$nrhp" -ge 2 ] || nrhp=2
+echo "$nrhp" >/proc/sys/vm/nr_hugepages
 # kmemleak: boot-time objects (e.g. ACPI's early caches) are not ours to
 # judge; grey everything suspected so far so the final scan shows only
 # what the tests leaked.

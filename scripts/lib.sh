@@ -43,10 +43,42 @@ check_variant()
 	esac
 }
 
+# The architecture built and booted: x86_64, or arm64 with 64 KiB pages
+# (cross built, qemu-system-aarch64).  HMMH_ARCH wins over ARCH, which
+# "make ... ARCH=arm64" puts in the environment.
+HMMH_ARCH=${HMMH_ARCH:-${ARCH:-x86_64}}
+case "$HMMH_ARCH" in
+x86_64|x86)
+	HMMH_ARCH=x86_64 ARCH_SFX= CROSS= KIMAGE=bzImage
+	KIMAGE_PATH=arch/x86/boot/bzImage
+	;;
+arm64|aarch64)
+	HMMH_ARCH=arm64 ARCH_SFX=-arm64 CROSS=aarch64-linux-gnu- KIMAGE=Image
+	KIMAGE_PATH=arch/arm64/boot/Image
+	;;
+*)
+	die "unknown architecture '$HMMH_ARCH' (want x86_64 or arm64)"
+	;;
+esac
+# Debian's static busybox for the guest: the host's own on x86_64; for
+# arm64 the one deps.sh unpacks from busybox-static:arm64.
+busybox_for_arch()
+{
+	if [ "$HMMH_ARCH" = arm64 ]; then
+		echo "$BUILD/deps/arm64/bin/busybox"
+	else
+		echo /bin/busybox
+	fi
+}
+
 src_dir() { echo "$BUILD/src-$1"; }
 # Objects live one level inside their source tree, build/src-VARIANT/obj or
 # build/src-VARIANT/obj-FLAVOUR: kbuild then names the source tree ".."
 # rather than by its absolute path, so the compiler sees the same command
 # lines and the same preprocessed text in both trees, and ccache serves
 # every object our series does not touch to the second variant built.
-obj_dir() { echo "$BUILD/src-$1/obj${2:+-$2}"; }
+# Another architecture's objects have its name in the directory's:
+# obj-arm64[-FLAVOUR].
+obj_dir() { echo "$BUILD/src-$1/obj$ARCH_SFX${2:+-$2}"; }
+# The guest's initramfs and test programs: build/guest-VARIANT[-arm64][-FLAVOUR].
+guest_dir() { echo "$BUILD/guest-$1$ARCH_SFX${2:+-$2}"; }

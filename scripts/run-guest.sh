@@ -3,8 +3,8 @@
 #
 # run-guest.sh [options] NAME STAGES
 #
-# Boots build/src-VARIANT/obj[-FLAVOUR]'s kernel with its initramfs in QEMU
-# (TCG, 2 vCPUs by default), runs STAGES (comma separated, see
+# Boots build/src-VARIANT/obj[-arm64][-FLAVOUR]'s kernel with its initramfs
+# in QEMU (TCG, 2 vCPUs by default; arm64 with HMMH_ARCH or ARCH=arm64), runs STAGES (comma separated, see
 # scripts/guest-init.sh) under a host timeout and judges the run with
 # parse-results.py.  The console goes to build/logs/NAME.console.log, test
 # output to build/logs/NAME.tests.log, the verdict to build/logs/NAME.json.
@@ -25,10 +25,11 @@
 #   -s           show the test output on this terminal after the run
 #
 # Every guest has device coherent memory for test_hmm's nodes 2 and 3: two
-# 256 MiB ranges in the middle of its 2 GiB are reserved (memmap=) and
-# hmmh.spm= tells the guest's init to load test_hmm with them, so the
-# coherent variants of the tests run everywhere; a coherent test that
-# skips anyway counts as failed.
+# 256 MiB ranges of its RAM that the kernel leaves alone (x86_64: reserved
+# with memmap= in the middle of 2 GiB; arm64, which has no memmap=: the
+# top 512 MiB of 6 GiB, cut off with mem=) and hmmh.spm= tells the guest's
+# init to load test_hmm with them, so the coherent variants of the tests
+# run everywhere; a coherent test that skips anyway counts as failed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -60,38 +61,57 @@ check_variant "$variant"
 case "$thp" in always|madvise|never) ;; *) die "THP mode must be always, madvise or never" ;; esac
 
 obj=$(obj_dir "$variant" "$flavour")
-guest=$BUILD/guest-$variant${flavour:+-$flavour}
-kernel=$obj/arch/x86/boot/bzImage
+guest=$(guest_dir "$variant" "$flavour")
+kernel=$obj/$KIMAGE_PATH
 [ -f "$kernel" ] || die "no kernel at $kernel"
 [ -f "$guest/initramfs.cpio.gz" ] || die "no initramfs in $guest"
 
-# The device coherent memory of test_hmm (see above).  Not at the top of
-# RAM, where QEMU loads the initramfs: the kernel would move it below the
-# reserved ranges with a memblock allocation that kmemleak tracks and
-# x86's free_initrd_mem() never untracks, and the debug kernel's first
-# kmemleak scan would then read the freed, unmapped (DEBUG_PAGEALLOC)
-# pages and oops.
-spm0=0x40000000 spm1=0x50000000
-append="console=ttyS0 panic=-1 hmmh.stages=$stages hmmh.thp=$thp"
-append+=" memmap=256M\$$spm0 memmap=256M\$$spm1 hmmh.spm=$spm0,$spm1"
+# The machine, its ports and the device coherent memory (see above).
+if [ "$HMMH_ARCH" = arm64 ]; then
+	# -machine virt's RAM starts at 1 GiB; the coherent ranges are its
+	# top 512 MiB.  64 KiB pages make PMDs and hugetlbfs's default page
+	# 512 MiB, so the THP and hugetlbfs tests want gigabytes: 6 GiB.
+	# pauth-impdef: QEMU's own pointer authentication hash, not the
+	# emulated QARMA that would cost most of the guest's time.  The
+	# test output goes to a virtio console.
+	spm0=0x1a0000000 spm1=0x1b0000000
+	append="console=ttyAMA0 mem=5632M"
+	qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu max,pauth-impdef=on
+		-smp "$smp" -m 6G "${icount[@]}" -nodefaults -no-reboot -nographic
+		-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz"
+		-device virtio-serial-device)
+	tests_port=(-chardev file,id=tests,path=@TESTS@ -device virtconsole,chardev=tests)
+	interactive_port=(-serial mon:stdio)
+else
+	# Coherent memory not at the top of RAM, where QEMU loads the
+	# initramfs: the kernel
+	# would move it below the reserved ranges with a memblock allocation
+	# that kmemleak tracks and x86's free_initrd_mem() never untracks,
+	# and the debug kernel's first kmemleak scan would then read the
+	# freed, unmapped (DEBUG_PAGEALLOC) pages and oops.
+	spm0=0x40000000 spm1=0x50000000
+	append="console=ttyS0 memmap=256M\$$spm0 memmap=256M\$$spm1"
+	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m 2G
+		"${icount[@]}" -nodefaults -no-reboot -nographic
+		-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
+	tests_port=(-serial file:@TESTS@)
+	interactive_port=(-serial mon:stdio -serial null)
+fi
+append+=" panic=-1 hmmh.stages=$stages hmmh.thp=$thp hmmh.spm=$spm0,$spm1"
 [ -n "$filter" ] && append+=" hmmh.filter=$filter"
 [ -n "$extra" ] && append+=" $extra"
 
-qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m 2G
-	"${icount[@]}" -nodefaults -no-reboot -nographic
-	-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
-
 if [ -n "$interactive" ]; then
-	exec "${qemu[@]}" -serial mon:stdio -serial null -append "$append hmmh.stages=${stages},shell"
+	exec "${qemu[@]}" "${interactive_port[@]}" -append "$append hmmh.stages=${stages},shell"
 fi
 
 console=$LOGS/$name.console.log
 tests=$LOGS/$name.tests.log
 rm -f "$console" "$tests" "$LOGS/$name.json"
-log "booting $variant${flavour:+ ($flavour)} for $name: stages=$stages thp=$thp timeout=${tmo}s"
+log "booting $variant ($HMMH_ARCH${flavour:+, $flavour}) for $name: stages=$stages thp=$thp timeout=${tmo}s"
 start=$(date +%s)
 set +e
-timeout -k 10 "$tmo" "${qemu[@]}" -serial "file:$console" -serial "file:$tests" \
+timeout -k 10 "$tmo" "${qemu[@]}" -serial "file:$console" "${tests_port[@]//@TESTS@/$tests}" \
 	-append "$append" </dev/null >"$LOGS/$name.qemu.log" 2>&1
 qrc=$?
 set -e

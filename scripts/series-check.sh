@@ -10,7 +10,7 @@
 #   - after EVERY patch: checkpatch --strict on the patch (0 errors,
 #     0 warnings, 0 checks), kernel-doc -none on every C file and header it
 #     touches (no new warnings), and a build: bzImage of tinyconfig +
-#     configs/{base,hmm,callers,ours}.config plus the objects of every
+#     configs/{base,x86_64,hmm,callers,ours}.config plus the objects of every
 #     in-tree HMM caller, lib/test_hmm.o, mm/hmm*.o and the sample, with no
 #     compiler warning in a file the series touches (bisectability);
 #   - at the end: the tree git am produced is the tree make-series.py
@@ -99,7 +99,7 @@ configure()
 	mkdir -p "$o"
 	kmake "$o" "$@" tinyconfig >/dev/null || return 1
 	(cd "$o" && "$tree/scripts/kconfig/merge_config.sh" -m -O "$o" "$o/.config" \
-		"$ROOT"/configs/{base,hmm,callers,ours}.config >"$o/merge.log" 2>&1) || return 1
+		"$ROOT"/configs/{base,x86_64,hmm,callers,ours}.config >"$o/merge.log" 2>&1) || return 1
 	kmake "$o" "$@" olddefconfig >/dev/null || return 1
 	while IFS= read -r line; do
 		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
@@ -108,7 +108,7 @@ configure()
 			echo "config: $line did not survive (got: $(grep -E "^(# )?$opt[= ]" "$o/.config"))"
 			lost=1
 		fi
-	done < <(cat "$ROOT"/configs/{base,hmm,callers}.config)
+	done < <(cat "$ROOT"/configs/{base,x86_64,hmm,callers}.config)
 	return "$lost"
 }
 
