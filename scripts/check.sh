@@ -24,12 +24,17 @@
 #   debug        the same tests on a debug kernel (configs/debug.config:
 #                KASAN, lockdep, DEBUG_VM, DEBUG_PAGEALLOC, kmemleak, ...),
 #                plus fault injection (failslab, fail_page_alloc)
+#   arm64        our kernel cross built for arm64 with 64 KiB pages
+#                (configs/arm64.config) under qemu-system-aarch64: KUnit,
+#                our selftests, the base's hmm-tests
 #   lint         checkpatch --strict, kernel-doc, W=1 and sparse on our files
 #   docs         make SPHINXDIRS=mm htmldocs: no new warning, none about hmm
 set -uo pipefail
+# x86_64 unless a step says otherwise, whatever ARCH the caller has set.
+export HMMH_ARCH=x86_64
 . "$(dirname "$0")/lib.sh"
 
-all=(harness pristine callers ours debug lint docs)
+all=(harness pristine callers ours debug arm64 lint docs)
 
 # The base's exclusive access tests with THP always: 6.1 leaves every page
 # of a THP out of device exclusive access; the series fixes it
@@ -79,11 +84,14 @@ guest()
 	fi
 }
 
-kernel()	# VARIANT [FLAVOUR]
+kernel()	# VARIANT [FLAVOUR], for $HMMH_ARCH
 {
+	local what=$1${2:+-$2}
+
+	[ "$HMMH_ARCH" = x86_64 ] || what=$1-$HMMH_ARCH${2:+-$2}
 	step "prepare-$1" bash "$ROOT/scripts/prepare-tree.sh" "$1" &&
-		step "kernel-$1${2:+-$2}" bash "$ROOT/scripts/build-kernel.sh" "$@" &&
-		step "guest-$1${2:+-$2}" bash "$ROOT/scripts/build-guest.sh" "$@"
+		step "kernel-$what" bash "$ROOT/scripts/build-kernel.sh" "$@" &&
+		step "guest-$what" bash "$ROOT/scripts/build-guest.sh" "$@"
 }
 
 bash "$ROOT/scripts/prepare-tree.sh" pristine >/dev/null 2>&1 || true
@@ -141,6 +149,13 @@ for s in "${steps[@]}"; do
 		grep -qs "^CONFIG_.*KUNIT_TEST=y" "$ROOT/configs/ours.config" && stages=kunit,$stages
 		# KASAN and lockdep under TCG: more time per device command.
 		guest ours-debug "$stages" -f debug -t 2700 -a "hmmh.bound=30"
+		;;
+	arm64)
+		export HMMH_ARCH=arm64
+		if kernel ours; then
+			guest arm64 kunit,selftests,conformance -t 2400
+		fi
+		export HMMH_ARCH=x86_64
 		;;
 	lint)
 		rm -f "$LOGS/lint.json"
