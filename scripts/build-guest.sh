@@ -28,12 +28,11 @@ obj=$(obj_dir "$variant" "$flavour")
 guest=$(guest_dir "$variant" "$flavour")
 root=$guest/root
 [ -f "$obj/$KIMAGE_PATH" ] || die "no kernel in $obj: build it first"
-busybox=$(busybox_for_arch)
-[ -x "$busybox" ] || die "no $HMMH_ARCH busybox at $busybox: run 'make deps'"
+[ -x "$BUSYBOX" ] || die "no $HMMH_ARCH busybox at $BUSYBOX: run 'make deps'"
 
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,tests/conformance,tests/selftests,lib}
-cp "$busybox" "$root/bin/busybox"
+cp "$BUSYBOX" "$root/bin/busybox"
 install -m 0755 "$ROOT/scripts/guest-init.sh" "$root/init"
 cp -a "$obj/modinst/lib/modules" "$root/lib/"
 

@@ -45,31 +45,23 @@ check_variant()
 
 # The architecture built and booted: x86_64, or arm64 with 64 KiB pages
 # (cross built, qemu-system-aarch64).  HMMH_ARCH wins over ARCH, which
-# "make ... ARCH=arm64" puts in the environment.
+# "make ... ARCH=arm64" puts in the environment.  BUSYBOX is Debian's static
+# busybox for the guest: the host's own, or for arm64 the one deps.sh
+# unpacks from busybox-static:arm64.
 HMMH_ARCH=${HMMH_ARCH:-${ARCH:-x86_64}}
 case "$HMMH_ARCH" in
 x86_64|x86)
 	HMMH_ARCH=x86_64 ARCH_SFX= CROSS= KIMAGE=bzImage
-	KIMAGE_PATH=arch/x86/boot/bzImage
+	KIMAGE_PATH=arch/x86/boot/bzImage BUSYBOX=/bin/busybox
 	;;
 arm64|aarch64)
 	HMMH_ARCH=arm64 ARCH_SFX=-arm64 CROSS=aarch64-linux-gnu- KIMAGE=Image
-	KIMAGE_PATH=arch/arm64/boot/Image
+	KIMAGE_PATH=arch/arm64/boot/Image BUSYBOX=$BUILD/deps/arm64/bin/busybox
 	;;
 *)
 	die "unknown architecture '$HMMH_ARCH' (want x86_64 or arm64)"
 	;;
 esac
-# Debian's static busybox for the guest: the host's own on x86_64; for
-# arm64 the one deps.sh unpacks from busybox-static:arm64.
-busybox_for_arch()
-{
-	if [ "$HMMH_ARCH" = arm64 ]; then
-		echo "$BUILD/deps/arm64/bin/busybox"
-	else
-		echo /bin/busybox
-	fi
-}
 
 src_dir() { echo "$BUILD/src-$1"; }
 # Objects live one level inside their source tree, build/src-VARIANT/obj or
