@@ -4,9 +4,9 @@
 # run-guest.sh [options] NAME STAGES
 #
 # Boots build/src-VARIANT/obj[-arm64][-FLAVOUR]'s kernel with its initramfs
-# in QEMU (TCG, 2 vCPUs by default; arm64 with HMMH_ARCH or ARCH=arm64), runs STAGES (comma separated, see
-# scripts/guest-init.sh) under a host timeout and judges the run with
-# parse-results.py.  The console goes to build/logs/NAME.console.log, test
+# in QEMU (TCG, 2 vCPUs by default; arm64 with HMMH_ARCH or ARCH=arm64),
+# runs STAGES (comma separated, see scripts/guest-init.sh) under a host
+# timeout and judges the run with parse-results.py.  The console goes to build/logs/NAME.console.log, test
 # output to build/logs/NAME.tests.log, the verdict to build/logs/NAME.json.
 #
 #   -v VARIANT   ours (default) or pristine
@@ -84,11 +84,11 @@ if [ "$HMMH_ARCH" = arm64 ]; then
 	interactive_port=(-serial mon:stdio)
 else
 	# Coherent memory not at the top of RAM, where QEMU loads the
-	# initramfs: the kernel
-	# would move it below the reserved ranges with a memblock allocation
-	# that kmemleak tracks and x86's free_initrd_mem() never untracks,
-	# and the debug kernel's first kmemleak scan would then read the
-	# freed, unmapped (DEBUG_PAGEALLOC) pages and oops.
+	# initramfs: the kernel would move it below the reserved ranges with
+	# a memblock allocation that kmemleak tracks and x86's
+	# free_initrd_mem() never untracks, and the debug kernel's first
+	# kmemleak scan would then read the freed, unmapped
+	# (DEBUG_PAGEALLOC) pages and oops.
 	spm0=0x40000000 spm1=0x50000000
 	append="console=ttyS0 memmap=256M\$$spm0 memmap=256M\$$spm1"
 	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m 2G
