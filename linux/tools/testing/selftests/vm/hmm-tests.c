@@ -124,21 +124,28 @@ static size_t psize(void)
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* A number the kernel prints alone in a file, 0 if it cannot be read. */
-static unsigned long read_ulong(const char *path, const char *fmt)
+/* The number in @path: its first line's, or the one after "@key ". */
+static long read_long(const char *path, const char *key)
 {
-	unsigned long v = 0;
-	char line[128];
-	FILE *f;
+	char line[256];
+	long val = -1;
+	FILE *f = fopen(path, "r");
 
-	f = fopen(path, "r");
 	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &v) == 1)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!key) {
+			val = strtol(line, NULL, 10);
 			break;
+		}
+		if (strncmp(line, key, strlen(key)) == 0 &&
+		    line[strlen(key)] == ' ') {
+			val = strtol(line + strlen(key) + 1, NULL, 10);
+			break;
+		}
+	}
 	fclose(f);
-	return v;
+	return val;
 }
 
 /*
@@ -149,12 +156,13 @@ static unsigned long read_ulong(const char *path, const char *fmt)
 static size_t pmd_bytes(void)
 {
 	static size_t bytes;
+	long v;
 
-	if (!bytes)
-		bytes = read_ulong("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
-				   "%lu");
-	if (!bytes)
-		bytes = psize() / sizeof(uint64_t) * psize();
+	if (!bytes) {
+		v = read_long("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+			      NULL);
+		bytes = v > 0 ? v : psize() / sizeof(uint64_t) * psize();
+	}
 	return bytes;
 }
 
@@ -162,10 +170,13 @@ static size_t pmd_bytes(void)
 static size_t huge_bytes(void)
 {
 	static size_t bytes;
+	long kb;
 
-	if (!bytes)
-		bytes = read_ulong("/proc/meminfo", "Hugepagesize: %lu kB") << 10;
-	return bytes ? bytes : pmd_bytes();
+	if (!bytes) {
+		kb = read_long("/proc/meminfo", "Hugepagesize:");
+		bytes = kb > 0 ? (size_t)kb << 10 : pmd_bytes();
+	}
+	return bytes;
 }
 
 static void *map_anon(size_t size, int prot, int flags)
@@ -1321,29 +1332,6 @@ static int write_str(const char *path, const char *s)
 	n = write(fd, s, strlen(s));
 	close(fd);
 	return n == (ssize_t)strlen(s) ? 0 : -errno;
-}
-
-static long read_long(const char *path, const char *key)
-{
-	char line[256];
-	long val = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!key) {
-			val = strtol(line, NULL, 10);
-			break;
-		}
-		if (strncmp(line, key, strlen(key)) == 0 &&
-		    line[strlen(key)] == ' ') {
-			val = strtol(line + strlen(key) + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
 }
 
 /* Make a memory cgroup limited to @max; 0 or a reason to skip. */
