@@ -21,6 +21,10 @@
 #
 # With OBJECTS, only those make targets are built (e.g. mm/hmm.o), nothing
 # is installed: a compile test.
+#
+# The first build of ours in an object directory starts from a copy of
+# pristine's, when pristine's of the same architecture and flavour exists
+# (HMMH_NO_SEED=1: not); the comment before the copy says why that is exact.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -57,6 +61,27 @@ exec 9>"${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}"
 if ! flock -n 9; then
 	log "waiting for another kernel build to finish"
 	flock 9
+fi
+
+# A first build of ours starts from pristine's objects of the same
+# architecture and flavour, when pristine has been configured there: both
+# trees are the same base laid out by prepare-tree.sh, so those objects are
+# ours' too except where the series changed a file, and kbuild's own
+# incremental rules then rebuild just those files, what includes them and
+# what uses an option only ours has.  Every file the series changed
+# (build/ours.changed) is touched after the copy, so it is newer than any
+# object copied whichever tree was laid out first.  objtool comes along
+# (every object depends on its binary); its dependency lists name the
+# source tree by absolute path and are pointed at ours.  Installed modules
+# and headers are left behind and made anew.
+seed=$(obj_dir pristine "$flavour")
+if [ "$variant" = ours ] && [ -z "${HMMH_NO_SEED:-}" ] && [ ! -e "$obj/.config" ] &&
+	[ -f "$seed/.config" ] && [ -f "$BUILD/ours.changed" ]; then
+	log "seeding $obj with pristine's objects"
+	mkdir -p "$obj"
+	rsync -a --exclude='/modinst/' --exclude='/usr/' --exclude='*.log' "$seed/" "$obj/"
+	find "$obj/tools" -name '.*.cmd' -exec sed -i "s#$(src_dir pristine)/#$src/#g" {} +
+	(cd "$src" && sed '/^$/d' "$BUILD/ours.changed" | xargs -r -d '\n' touch --no-create --)
 fi
 
 mkdir -p "$obj"
