@@ -18,6 +18,9 @@
 #              + configs/stress.config     (both variants: what the reliability
 #                                           stages need: brd, ext2, swap)
 #              + configs/FLAVOUR.config    (e.g. debug)
+#              + configs/FLAVOUR.ARCH.config (if any: the flavour's options
+#                                           for one architecture)
+# A later fragment overrides an earlier one, as merge_config does.
 #
 # With OBJECTS, only those make targets are built (e.g. mm/hmm.o), nothing
 # is installed: a compile test.
@@ -50,7 +53,11 @@ frags=("$ROOT/configs/base.config" "$ROOT/configs/$HMMH_ARCH.config" "$ROOT/conf
 [ "$variant" = ours ] && [ -z "$alike" ] && [ -f "$ROOT/configs/ours.config" ] &&
 	frags+=("$ROOT/configs/ours.config")
 frags+=("$ROOT/configs/stress.config")
-[ -z "$flavour" ] || frags+=("$ROOT/configs/$flavour.config")
+if [ -n "$flavour" ]; then
+	frags+=("$ROOT/configs/$flavour.config")
+	[ ! -f "$ROOT/configs/$flavour.$HMMH_ARCH.config" ] ||
+		frags+=("$ROOT/configs/$flavour.$HMMH_ARCH.config")
+fi
 
 export CCACHE_BASEDIR=$BUILD
 kmake=(make -s -C "$src" O="$obj" ARCH="$HMMH_ARCH" ${CROSS:+CROSS_COMPILE="$CROSS"}
@@ -93,25 +100,37 @@ log "configuring $variant ($HMMH_ARCH${flavour:+, $flavour}) in $obj"
 	die "merge_config failed, see $obj/merge.log"
 "${kmake[@]}" olddefconfig >/dev/null
 
-# Every option asked for must have survived olddefconfig.
-lost=()
+# Every option asked for must have survived olddefconfig, with the value
+# the last fragment naming it gave.
+declare -A want=()
+order=()
 while IFS= read -r line; do
 	case "$line" in
-	CONFIG_*=n)
-		opt=${line%%=*}
-		grep -q "^$opt=[ym]" "$obj/.config" && lost+=("$line (got $(grep "^$opt=" "$obj/.config"))")
-		;;
 	CONFIG_*=*)
-		grep -qxF "$line" "$obj/.config" ||
-			lost+=("$line (got $(grep -E "^(# )?${line%%=*}[= ]" "$obj/.config" || echo unset))")
+		opt=${line%%=*}
+		[ -n "${want[$opt]+set}" ] || order+=("$opt")
+		want[$opt]=$line
 		;;
 	esac
 done < <(cat "${frags[@]}")
+lost=()
+for opt in "${order[@]}"; do
+	line=${want[$opt]}
+	case "$line" in
+	CONFIG_*=n)
+		grep -q "^$opt=[ym]" "$obj/.config" && lost+=("$line (got $(grep "^$opt=" "$obj/.config"))")
+		;;
+	*)
+		grep -qxF "$line" "$obj/.config" ||
+			lost+=("$line (got $(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo unset))")
+		;;
+	esac
+done
 if [ "${#lost[@]}" -gt 0 ]; then
 	printf '  %s\n' "${lost[@]}" >&2
 	die "${#lost[@]} requested config option(s) did not survive olddefconfig"
 fi
-echo "config: $(cat "${frags[@]}" | grep -c '^CONFIG_') requested options all present"
+echo "config: ${#order[@]} requested options all present"
 
 start=$(date +%s)
 if [ "${#objects[@]}" -gt 0 ]; then
