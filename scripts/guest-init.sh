@@ -77,7 +77,7 @@ hpkb=$(sed -n 's/^Hugepagesize: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 nrhp=$(( 65536 / ${hpkb:-2048} ))
 [ "$nrhp" -ge 2 ] || nrhp=2
 echo "$nrhp" >/proc/sys/vm/nr_hugepages
-# kmemleak: boot-time objects (e.g. ACPI's early caches) are not ours to
+# kmemleak: boot-time objects (e.g. early caches) are not ours to
 # judge; grey everything suspected so far so the final scan shows only
 # what the tests leaked.
 if [ -w /sys/kernel/debug/kmemleak ]; then

@@ -91,7 +91,10 @@ else
 	# (DEBUG_PAGEALLOC) pages and oops.
 	spm0=0x40000000 spm1=0x50000000
 	append="console=ttyS0 memmap=256M\$$spm0 memmap=256M\$$spm1"
-	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m 2G
+	# One CPU per socket: the test kernels have no ACPI, and the MP
+	# table SeaBIOS writes lists one CPU of each socket only.
+	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max
+		-smp "$smp,sockets=$smp" -m 2G
 		"${icount[@]}" -nodefaults -no-reboot -nographic
 		-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
 	tests_port=(-serial file:@TESTS@)
