@@ -7,6 +7,7 @@
 #                        inject)
 #   hmmh.thp=MODE        transparent_hugepage/enabled (default madvise)
 #   hmmh.filter=t1,t2    only these kselftest tests (fixture.variant.test)
+#   hmmh.timeout=SECONDS every kselftest test's timeout (default: its own)
 #   hmmh.inject=KIND     harness self-test: fail, panic or hang
 #   hmmh.spm=ADDR0,ADDR1 physical bases of two reserved 256 MiB ranges
 #                        (memmap=): test_hmm's device coherent memory
@@ -39,13 +40,14 @@ for port in /dev/ttyS1 /dev/hvc0; do
 	[ -c "$port" ] && { out=$port; break; }
 done
 
-stages= thp=madvise filter= inject= spm=
+stages= thp=madvise filter= timeout= inject= spm=
 storm=20 bound=10 oom=20 fuzz=20000 fuzzsecs=120 seed=0x484d4d48 faults=1000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	hmmh.stages=*) stages=$(echo "${arg#*=}" | tr , ' ') ;;
 	hmmh.thp=*) thp=${arg#*=} ;;
 	hmmh.filter=*) filter=${arg#*=} ;;
+	hmmh.timeout=*) timeout=${arg#*=} ;;
 	hmmh.inject=*) inject=${arg#*=} ;;
 	hmmh.spm=*) spm=${arg#*=} ;;
 	hmmh.storm=*) storm=${arg#*=} ;;
@@ -96,8 +98,9 @@ if [ -n "$spm" ]; then
 		>/etc/modprobe.d/test_hmm.conf
 fi
 
-# The test programs are wrapped in harness-filter.c: only these run.
-export HMMH_FILTER="$filter"
+# The test programs are wrapped in harness-filter.c: only these run, and
+# with this timeout per test when one is given.
+export HMMH_FILTER="$filter" HMMH_TIMEOUT="$timeout"
 
 # run_kselftest STAGE BINARY: the device module loaded around one binary.
 run_kselftest()
