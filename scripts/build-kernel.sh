@@ -100,37 +100,13 @@ log "configuring $variant ($HMMH_ARCH${flavour:+, $flavour}) in $obj"
 	die "merge_config failed, see $obj/merge.log"
 "${kmake[@]}" olddefconfig >/dev/null
 
-# Every option asked for must have survived olddefconfig, with the value
-# the last fragment naming it gave.
-declare -A want=()
-order=()
-while IFS= read -r line; do
-	case "$line" in
-	CONFIG_*=*)
-		opt=${line%%=*}
-		[ -n "${want[$opt]+set}" ] || order+=("$opt")
-		want[$opt]=$line
-		;;
-	esac
-done < <(cat "${frags[@]}")
-lost=()
-for opt in "${order[@]}"; do
-	line=${want[$opt]}
-	case "$line" in
-	CONFIG_*=n)
-		grep -q "^$opt=[ym]" "$obj/.config" && lost+=("$line (got $(grep "^$opt=" "$obj/.config"))")
-		;;
-	*)
-		grep -qxF "$line" "$obj/.config" ||
-			lost+=("$line (got $(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo unset))")
-		;;
-	esac
-done
+# Every option asked for must have survived olddefconfig (lib.sh).
+mapfile -t lost < <(config_lost "$obj/.config" "${frags[@]}")
 if [ "${#lost[@]}" -gt 0 ]; then
 	printf '  %s\n' "${lost[@]}" >&2
 	die "${#lost[@]} requested config option(s) did not survive olddefconfig"
 fi
-echo "config: ${#order[@]} requested options all present"
+echo "config: $(cat "${frags[@]}" | grep -o '^CONFIG_[A-Za-z0-9_]*' | sort -u | wc -l) requested options all present"
 
 start=$(date +%s)
 if [ "${#objects[@]}" -gt 0 ]; then

@@ -74,3 +74,31 @@ src_dir() { echo "$BUILD/src-$1"; }
 obj_dir() { echo "$BUILD/src-$1/obj$ARCH_SFX${2:+-$2}"; }
 # The guest's initramfs and test programs: build/guest-VARIANT[-arm64][-FLAVOUR].
 guest_dir() { echo "$BUILD/guest-$1$ARCH_SFX${2:+-$2}"; }
+
+# config_lost CONFIG FRAGMENT...: print each option the fragments ask for
+# that CONFIG (a .config after olddefconfig) does not have, with what it has
+# instead; the value asked for is the one the last fragment naming the
+# option gives, as merge_config applies them.  "CONFIG_X=n" asks for X off,
+# which .config writes "# CONFIG_X is not set" or leaves out.
+config_lost()
+{
+	local config=$1 line opt
+	local -A want=()
+	local -a order=()
+
+	shift
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		opt=${line%%=*}
+		[ -n "${want[$opt]+set}" ] || order+=("$opt")
+		want[$opt]=$line
+	done < <(cat "$@")
+	for opt in "${order[@]}"; do
+		line=${want[$opt]}
+		case "$line" in
+		*=n) grep -q "^$opt=[ym]" "$config" || continue ;;
+		*) ! grep -qxF "$line" "$config" || continue ;;
+		esac
+		echo "$line (got $(grep -E "^(# )?$opt[= ]" "$config" || echo unset))"
+	done
+}

@@ -93,7 +93,7 @@ kmake()
 # callers (all in the base) must survive.
 configure()
 {
-	local o=$1 line opt lost=0
+	local o=$1 lost
 
 	shift
 	mkdir -p "$o"
@@ -101,15 +101,8 @@ configure()
 	(cd "$o" && "$tree/scripts/kconfig/merge_config.sh" -m -O "$o" "$o/.config" \
 		"$ROOT"/configs/{base,x86_64,hmm,callers,ours}.config >"$o/merge.log" 2>&1) || return 1
 	kmake "$o" "$@" olddefconfig >/dev/null || return 1
-	while IFS= read -r line; do
-		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-		opt=${line%%=*}
-		if ! grep -qxF "$line" "$o/.config"; then
-			echo "config: $line did not survive (got: $(grep -E "^(# )?$opt[= ]" "$o/.config"))"
-			lost=1
-		fi
-	done < <(cat "$ROOT"/configs/{base,x86_64,hmm,callers}.config)
-	return "$lost"
+	lost=$(config_lost "$o/.config" "$ROOT"/configs/{base,x86_64,hmm,callers}.config)
+	[ -z "$lost" ] || { sed 's/^/config: did not survive: /' <<<"$lost"; return 1; }
 }
 
 # The objects every step compiles on top of bzImage.
