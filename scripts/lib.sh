@@ -7,6 +7,13 @@ LOGS=$BUILD/logs
 BASE_TARBALL=${BASE_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 BASE_DIR=$BUILD/base
 JOBS=${JOBS:-$(nproc)}
+# ccache's depend mode: on a miss it compiles once and takes the headers
+# from the dependency file kbuild asks for (-Wp,-MMD), instead of running
+# the preprocessor over every file as well.  A hit needs every header
+# unchanged, as in direct mode; the only headers -MMD leaves out are the
+# compiler's own, and ccache hashes the compiler.  CCACHE_NODEPEND=1 in
+# the environment turns it off.
+[ -n "${CCACHE_NODEPEND:-}" ] || export CCACHE_DEPEND=1
 
 mkdir -p "$BUILD" "$LOGS"
 
