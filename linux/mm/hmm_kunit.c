@@ -2284,17 +2284,21 @@ static int hmm_test_async_thread(void *data)
 	return 0;
 }
 
-static struct hmm_test_async *hmm_test_async_start(struct kunit *test,
-						   struct mm_struct *mm,
-						   int (*fn)(struct hmm_test_async *),
-						   void *arg, unsigned long addr,
-						   unsigned long len)
+/*
+ * Run fn(a) in a kthread of its own, in mm's context if mm is set; an error
+ * pointer, with nothing left behind, if it cannot start.
+ */
+static struct hmm_test_async *hmm_test_async_try(struct mm_struct *mm,
+						 int (*fn)(struct hmm_test_async *),
+						 void *arg, unsigned long addr,
+						 unsigned long len)
 {
 	struct hmm_test_async *a;
 	struct task_struct *t;
 
 	a = kzalloc(sizeof(*a), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, a);
+	if (!a)
+		return ERR_PTR(-ENOMEM);
 	a->mm = mm;
 	a->fn = fn;
 	a->arg = arg;
@@ -2304,9 +2308,28 @@ static struct hmm_test_async *hmm_test_async_start(struct kunit *test,
 	if (mm)
 		mmget(mm);
 	t = kthread_run(hmm_test_async_thread, a, "hmm_kunit_async");
-	if (IS_ERR(t) && mm)
-		mmput(mm);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	if (IS_ERR(t)) {
+		if (mm)
+			mmput(mm);
+		kfree(a);
+		return ERR_CAST(t);
+	}
+	return a;
+}
+
+/*
+ * The same, asserting: for a case that leaves nothing waiting on anything
+ * it set up so far if it stops here.
+ */
+static struct hmm_test_async *hmm_test_async_start(struct kunit *test,
+						   struct mm_struct *mm,
+						   int (*fn)(struct hmm_test_async *),
+						   void *arg, unsigned long addr,
+						   unsigned long len)
+{
+	struct hmm_test_async *a = hmm_test_async_try(mm, fn, arg, addr, len);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
 	return a;
 }
 
@@ -2640,7 +2663,15 @@ static void hmm_test_e2e_no_wait_unrelated(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm2, 1));
 
 	hmm_e2e_range(e, &e->tm, a, 2);
-	snap = hmm_test_async_start(test, e->mm, hmm_test_async_get, e, 0, 0);
+	snap = hmm_test_async_try(e->mm, hmm_test_async_get, e, 0, 0);
+	if (IS_ERR(snap)) {
+		/* Not an assertion: the zap waits for the pending fence. */
+		complete_all(&e->tm2.fence.done);
+		hmm_test_async_end(zap);
+		KUNIT_FAIL(test, "cannot start a thread: %ld", PTR_ERR(snap));
+		hmm_e2e_end(e);
+		return;
+	}
 	prompt = wait_for_completion_timeout(&snap->done, HZ);
 	KUNIT_EXPECT_TRUE_MSG(test, prompt,
 			      "snapshot waited for another range's fence");
@@ -2818,8 +2849,18 @@ static void hmm_test_e2e_nested_invalidation(struct kunit *test)
 					 PAGE_SIZE);
 	e->tm.nest = n;
 
-	unreg = hmm_test_async_start(test, NULL,
-				     hmm_test_async_unregister_victim, n, 0, 0);
+	unreg = hmm_test_async_try(NULL, hmm_test_async_unregister_victim,
+				   n, 0, 0);
+	if (IS_ERR(unreg)) {
+		/* Not an assertion: the worker waits for n->go. */
+		complete(&n->go);
+		hmm_test_async_end(n->worker);
+		e->tm.nest = NULL;
+		kfree(n);
+		KUNIT_FAIL(test, "cannot start a thread: %ld", PTR_ERR(unreg));
+		hmm_e2e_end(e);
+		return;
+	}
 	/* The unregistration starts once the callback is running. */
 	KUNIT_EXPECT_EQ(test, do_madvise(e->mm, x, PAGE_SIZE, MADV_DONTNEED),
 			0);
@@ -2951,7 +2992,14 @@ static void hmm_test_e2e_section_waits(struct kunit *test)
 	mmu_notifier_range_init(&inv, MMU_NOTIFY_CLEAR, 0, NULL, e->mm,
 				a + PAGE_SIZE, a + 2 * PAGE_SIZE);
 	mmu_notifier_invalidate_range_start(&inv);
-	t = hmm_test_async_start(test, NULL, hmm_test_async_section, r, 0, 0);
+	t = hmm_test_async_try(NULL, hmm_test_async_section, r, 0, 0);
+	if (IS_ERR(t)) {
+		/* Not an assertion: the invalidation must end first. */
+		mmu_notifier_invalidate_range_end(&inv);
+		KUNIT_FAIL(test, "cannot start a thread: %ld", PTR_ERR(t));
+		hmm_e2e_end(e);
+		return;
+	}
 	/* Until the section sleeps on the invalidation, or opens anyway. */
 	for (i = 0; i < 250 && !completion_done(&t->done) &&
 	     hmm_test_stat(HMM_STAT_RANGE_WAITS) == waits; i++)
