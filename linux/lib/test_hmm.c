@@ -1760,6 +1760,15 @@ static int dmirror_migrate(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 		if (to_dev) {
 			dmirror_copy_to_device(dmirror, &args);
 			migrate_vma_pages(&args);
+			/*
+			 * A selected page with nothing behind it kept its PTE,
+			 * so another open file could fault the zero page in
+			 * there since the unmap above, and migrate_vma_pages()
+			 * has now put the device page in its place, with an
+			 * invalidation our mirrors skip again: unmap them once
+			 * more, or that file reads zeros from then on.
+			 */
+			dmirror_device_unmap(ddev, mm, addr, src, args.npages);
 			migrate_vma_finalize(&args);
 		} else {
 			dmirror_copy_to_ram(src, dst, args.npages, args.vma,
