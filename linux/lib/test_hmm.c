@@ -148,6 +148,28 @@ module_param(inval_latency_us, uint, 0644);
 MODULE_PARM_DESC(inval_latency_us,
 		 "Simulated device invalidation latency in microseconds, completed asynchronously through an HMM fence (0: invalidate synchronously)");
 
+/*
+ * Simulated time a device takes to copy a migration step into its memory,
+ * slept between migrate_vma_setup() and migrate_vma_pages() with the
+ * mmap_lock held for read, as a driver waiting for its DMA engine would.
+ * Other files of the device may fault in the range meanwhile.  At most a
+ * second per step, and a fatal signal ends the sleep and the migration.
+ */
+static unsigned int copy_latency_us;
+
+static int copy_latency_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, USEC_PER_SEC);
+}
+
+static const struct kernel_param_ops copy_latency_ops = {
+	.set = copy_latency_set,
+	.get = param_get_uint,
+};
+module_param_cb(copy_latency_us, &copy_latency_ops, &copy_latency_us, 0644);
+MODULE_PARM_DESC(copy_latency_us,
+		 "Simulated time in microseconds a migration step takes to copy pages into device memory (0 to 1000000; 0: none)");
+
 static unsigned long spm_addr_dev0;
 module_param(spm_addr_dev0, ulong, 0444);
 MODULE_PARM_DESC(spm_addr_dev0,
@@ -1612,6 +1634,7 @@ static struct vm_area_struct *dmirror_migrate_vma(struct mm_struct *mm,
 static void dmirror_copy_to_device(struct dmirror *dmirror,
 				   struct migrate_vma *args)
 {
+	unsigned int latency_us = READ_ONCE(copy_latency_us);
 	unsigned long i;
 
 	for (i = 0; i < args->npages; i++) {
@@ -1638,6 +1661,9 @@ static void dmirror_copy_to_device(struct dmirror *dmirror,
 		    (!spage && (args->vma->vm_flags & VM_WRITE)))
 			args->dst[i] |= MIGRATE_PFN_WRITE;
 	}
+	/* Killable, like a driver's wait for its DMA engine. */
+	if (latency_us && args->cpages)
+		schedule_timeout_killable(usecs_to_jiffies(latency_us));
 }
 
 /*
