@@ -51,6 +51,9 @@ REPORTS = [
     )
 ]
 
+# Diagnostic lines shown under a failed test, the last ones it printed.
+DIAG_LINES = 8
+
 KMEMLEAK = re.compile(r'kmemleak: \d+ new suspected memory leaks')
 
 EXPECT = {
@@ -73,10 +76,11 @@ class Verdict:
     def __init__(self, require_coherent=False, xfail=()):
         self.cases = []        # (stage, name, 'pass' | 'fail' | 'skip' | 'xfail')
         self.failures = []     # human-readable reasons
+        self.details = {}      # index in failures -> the test's last diagnostics
         self.require_coherent = require_coherent
         self.xfail = set(xfail)
 
-    def case(self, stage, name, result):
+    def case(self, stage, name, result, diag=()):
         if name in self.xfail:
             if result == 'fail':
                 result = 'xfail'
@@ -92,6 +96,8 @@ class Verdict:
         self.cases.append((stage, name, result))
         if result == 'fail':
             self.failures.append(f'{stage}: {name}')
+            if diag:
+                self.details[len(self.failures) - 1] = list(diag)
 
     def fail(self, why):
         self.failures.append(why)
@@ -107,12 +113,18 @@ def parse_tap(stage, lines, v):
     plan = None
     block_skip = False
     run_name = None
+    diag = []
     for line in lines:
         m = RUN_LINE.match(line)
         if m:
             block_skip = False
             run_name = m.group(1)
+            diag = []
             continue
+        if line.startswith('#'):
+            # What a failure printed before its result line: the CI
+            # output then says why, not only what, failed.
+            diag = (diag + [line])[-DIAG_LINES:]
         if SKIP_MSG.match(line):
             block_skip = True
             continue
@@ -132,9 +144,10 @@ def parse_tap(stage, lines, v):
             result = 'skip'
         else:
             result = 'pass'
-        v.case(stage, name, result)
+        v.case(stage, name, result, diag)
         block_skip = False
         run_name = None
+        diag = []
     return seen, plan
 
 
@@ -290,8 +303,10 @@ def main():
             passed, failed, skipped = 0, 1, 0
         v.failures = [] if hits else [f'harness missed an injected {a.expect}']
     else:
-        for f in v.failures[:40]:
+        for i, f in enumerate(v.failures[:40]):
             print(f'  FAIL {f}')
+            for d in v.details.get(i, []):
+                print(f'    | {d}')
         if len(v.failures) > 40:
             print(f'  ... and {len(v.failures) - 40} more failures')
     print(f'{a.name}: {passed} passed, {failed} failed, {skipped} skipped')
