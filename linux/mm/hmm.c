@@ -1077,6 +1077,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 				 */
 				hw->last = pos;
 				hw->retries++;
+				hmm_stat_inc(HMM_STAT_REWINDS);
 				if (pos > rewound) {
 					rewound = pos;
 					stalls = 0;
@@ -1126,6 +1127,7 @@ static int hmm_walk_range(struct hmm_vma_walk *hw, struct mm_struct *mm,
 			if (pos < hw->last) {
 				hw->last = pos;
 				hw->retries++;
+				hmm_stat_inc(HMM_STAT_REWINDS);
 				continue;
 			}
 		}

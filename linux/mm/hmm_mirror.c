@@ -528,7 +528,6 @@ int hmm_track_check(struct hmm_range *range, unsigned long *pos)
 			goto out;
 		}
 		*pos = t->redo;
-		hmm_stat_inc(HMM_STAT_REWINDS);
 	}
 	t->written = *pos;
 	busy = hmm_inval_busy(hmm, range, *pos);
