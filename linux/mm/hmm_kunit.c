@@ -2702,22 +2702,37 @@ static void hmm_test_e2e_other_mm_no_wait(struct kunit *test)
 
 	hmm_e2e_fill(e, addr, 1);
 	KUNIT_ASSERT_EQ(test, hmm_test_mirror_register(&e->tm2, e->mm), 0);
-	e->tm.fence_mode = HMM_TEST_FENCE_TIMER;
-	e->tm.fence_us = 2 * USEC_PER_SEC;
-	zap = hmm_test_async_start(test, e->mm, hmm_test_async_dontneed,
-				   NULL, addr, PAGE_SIZE);
-	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm, 1));
-	unreg = hmm_test_async_start(test, NULL, hmm_test_async_unregister,
-				     &e->tm2, 0, 0);
-	msleep(50);
-
-	tm3 = kzalloc(sizeof(*tm3), GFP_KERNEL);
+	/* Process B, made before any thread starts: asserting is safe. */
+	tm3 = kunit_kzalloc(test, sizeof(*tm3), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, tm3);
 	hmm_test_mirror_init(tm3, &hmm_test_mirror_ops);
 	mm_b = mm_alloc();
 	KUNIT_ASSERT_NOT_NULL(test, mm_b);
 	mm_b->task_size = TASK_SIZE;
 	arch_pick_mmap_layout(mm_b, &current->signal->rlim[RLIMIT_STACK]);
+
+	e->tm.fence_mode = HMM_TEST_FENCE_TIMER;
+	e->tm.fence_us = 2 * USEC_PER_SEC;
+	zap = hmm_test_async_try(e->mm, hmm_test_async_dontneed, NULL, addr,
+				 PAGE_SIZE);
+	if (IS_ERR(zap)) {
+		mmput(mm_b);
+		KUNIT_FAIL(test, "cannot start a thread: %ld", PTR_ERR(zap));
+		hmm_e2e_end(e);
+		return;
+	}
+	KUNIT_EXPECT_TRUE(test, hmm_test_wait_fences(&e->tm, 1));
+	unreg = hmm_test_async_try(NULL, hmm_test_async_unregister, &e->tm2,
+				   0, 0);
+	if (IS_ERR(unreg)) {
+		/* Not an assertion: the zap is still running. */
+		hmm_test_async_end(zap);
+		mmput(mm_b);
+		KUNIT_FAIL(test, "cannot start a thread: %ld", PTR_ERR(unreg));
+		hmm_e2e_end(e);
+		return;
+	}
+	msleep(50);
 
 	t0 = ktime_get();
 	ret = hmm_test_mirror_register(tm3, mm_b);
@@ -2731,7 +2746,6 @@ static void hmm_test_e2e_other_mm_no_wait(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hmm_test_async_end(zap), 0);
 	hmm_test_async_end(unreg);
 	mmput(mm_b);
-	kfree(tm3);
 	hmm_e2e_end(e);
 }
 
