@@ -56,6 +56,7 @@
 #include <linux/spinlock.h>
 #include <linux/swap.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/xarray.h>
 
@@ -252,6 +253,27 @@ struct dmirror_chunk {
 };
 
 /**
+ * struct dmirror_scratch - a buffer an open file keeps between commands
+ * @lock: held by the command using @buf.  Only ever tried: a command that
+ *	finds it taken works in a buffer of its own, so commands on one file
+ *	never wait for each other here.
+ * @buf: NULL until first needed, then grown as commands need.
+ * @size: bytes @buf holds.
+ *
+ * A driver keeps the buffers its commands work in rather than allocating
+ * them for every command.  They are vmalloc()ed: nothing needs them
+ * physically contiguous, and a buffer kept for the life of a file should
+ * not hold a high-order block that THP or a driver's DMA could use.  They
+ * are charged to the memory cgroup of the task that grew them, as any
+ * memory a user makes the kernel keep.
+ */
+struct dmirror_scratch {
+	struct mutex	lock;	/* @buf, @size, see above */
+	void		*buf;
+	size_t		size;
+};
+
+/**
  * struct dmirror - the device address space of one open file
  * @mirror: HMM mirror of the opener's mm.
  * @ddev: device the file was opened on; also the owner cookie of its
@@ -265,13 +287,9 @@ struct dmirror_chunk {
  *	CPU lets go of the pages.
  * @node: entry in &dmirror_device.mirrors.
  * @stats: sync callbacks of this mirror, for HMM_DMIRROR_STATS.
- * @snap_lock: held by the snapshot using @snap_pfns and @snap_prot; only
- *	ever tried, a snapshot finding it taken allocates its own buffers.
- * @snap_pfns: entry buffer of snapshots larger than the stack buffers,
- *	kept from one command to the next, as a driver keeps the scratch
- *	buffers of its faults; NULL until first needed.
- * @snap_prot: protection byte buffer of the same snapshots.
- * @snap_pages: entries @snap_pfns and @snap_prot hold.
+ * @snap: entries and protection bytes of snapshots larger than the stack
+ *	buffers.
+ * @bounce: bounce buffer of reads and writes.
  *
  * After fork() the file, and so this structure, is shared by parent and
  * child; it keeps mirroring the mm of the process that opened it.
@@ -283,10 +301,8 @@ struct dmirror {
 	struct xarray		pt;
 	struct list_head	node;
 	struct dmirror_counters	stats;
-	struct mutex		snap_lock;	/* @snap_*, see above */
-	u64			*snap_pfns;
-	u8			*snap_prot;
-	unsigned long		snap_pages;
+	struct dmirror_scratch	snap;
+	struct dmirror_scratch	bounce;
 };
 
 static dev_t dmirror_devt;
@@ -1010,51 +1026,40 @@ static int dmirror_snapshot_step(struct dmirror *dmirror,
 }
 
 /*
- * Buffers for a snapshot step of @n > DMIRROR_SNAP_STACK_PAGES pages: the
- * file's own if no other snapshot of the file holds them, grown to @n if
- * needed (returns 1, with @dmirror->snap_lock held), otherwise newly
- * allocated ones (returns 0).  Release them with dmirror_snap_bufs_put().
+ * At least @size bytes of @scratch's buffer if no other command of the file
+ * holds it (*@own set, @scratch->lock held), otherwise a buffer of the
+ * command's own; NULL if memory runs out.  Release it with
+ * dmirror_scratch_put().
  */
-static int dmirror_snap_bufs_get(struct dmirror *dmirror, unsigned long n,
-				 u64 **pfns, u8 **prot)
+static void *dmirror_scratch_get(struct dmirror_scratch *scratch,
+				 size_t size, bool *own)
 {
-	if (mutex_trylock(&dmirror->snap_lock)) {
-		if (dmirror->snap_pages < n) {
-			kvfree(dmirror->snap_prot);
-			kvfree(dmirror->snap_pfns);
-			dmirror->snap_pfns = kvmalloc_array(n, sizeof(u64),
-							    GFP_KERNEL);
-			dmirror->snap_prot = kvmalloc(n, GFP_KERNEL);
-			dmirror->snap_pages = n;
-			if (!dmirror->snap_pfns || !dmirror->snap_prot) {
-				dmirror->snap_pages = 0;
-				mutex_unlock(&dmirror->snap_lock);
-				return -ENOMEM;
-			}
+	void *buf;
+
+	*own = false;
+	if (!mutex_trylock(&scratch->lock))
+		return __vmalloc(size, GFP_KERNEL_ACCOUNT);
+	if (scratch->size < size) {
+		buf = __vmalloc(size, GFP_KERNEL_ACCOUNT);
+		if (!buf) {
+			mutex_unlock(&scratch->lock);
+			return NULL;
 		}
-		*pfns = dmirror->snap_pfns;
-		*prot = dmirror->snap_prot;
-		return 1;
+		vfree(scratch->buf);
+		scratch->buf = buf;
+		scratch->size = size;
 	}
-	*pfns = kvmalloc_array(n, sizeof(u64), GFP_KERNEL);
-	*prot = kvmalloc(n, GFP_KERNEL);
-	if (!*pfns || !*prot) {
-		kvfree(*prot);
-		kvfree(*pfns);
-		return -ENOMEM;
-	}
-	return 0;
+	*own = true;
+	return scratch->buf;
 }
 
-static void dmirror_snap_bufs_put(struct dmirror *dmirror, u64 *pfns,
-				  u8 *prot, bool own)
+static void dmirror_scratch_put(struct dmirror_scratch *scratch, void *buf,
+				bool own)
 {
-	if (own) {
-		mutex_unlock(&dmirror->snap_lock);
-		return;
-	}
-	kvfree(prot);
-	kvfree(pfns);
+	if (own)
+		mutex_unlock(&scratch->lock);
+	else
+		vfree(buf);
 }
 
 static int dmirror_snapshot(struct dmirror *dmirror,
@@ -1074,11 +1079,13 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 
 	n = min((end - start) >> PAGE_SHIFT, DMIRROR_SNAP_STEP_PAGES);
 	if (n > DMIRROR_SNAP_STACK_PAGES) {
-		ret = dmirror_snap_bufs_get(dmirror, n, &pfns, &prot);
-		if (ret < 0)
-			return ret;
-		own = ret;
-		ret = 0;
+		/* The entries, then their protection bytes. */
+		pfns = dmirror_scratch_get(&dmirror->snap,
+					   n * (sizeof(*pfns) + sizeof(*prot)),
+					   &own);
+		if (!pfns)
+			return -ENOMEM;
+		prot = (u8 *)(pfns + n);
 	}
 	dmirror_range_init(dmirror, &range, pfns);
 	range.mode = HMM_RANGE_SPARSE_HUGE;
@@ -1104,7 +1111,7 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 	mmput(mm);
 put_bufs:
 	if (pfns != stack_pfns)
-		dmirror_snap_bufs_put(dmirror, pfns, prot, own);
+		dmirror_scratch_put(&dmirror->snap, pfns, own);
 	return ret;
 }
 
@@ -1117,15 +1124,16 @@ put_bufs:
  * holds at a time: a step, but never more than the command nor than
  * 2 MiB.  A step is 2 MiB with 4 KiB pages, and 512 MiB with 64 KiB
  * pages, too much memory for one command's buffer; the smaller pieces
- * still fault as one pass.
+ * still fault as one pass.  Release it with dmirror_scratch_put().
  */
 #define DMIRROR_BOUNCE_MAX	(2UL << 20)
 
-static void *dmirror_bounce_alloc(unsigned long start, unsigned long end,
-				  unsigned long *size)
+static void *dmirror_bounce_get(struct dmirror *dmirror, unsigned long start,
+				unsigned long end, unsigned long *size,
+				bool *own)
 {
 	*size = min3(end - start, DMIRROR_STEP_SIZE, DMIRROR_BOUNCE_MAX);
-	return kvmalloc(*size, GFP_KERNEL);
+	return dmirror_scratch_get(&dmirror->bounce, *size, own);
 }
 
 /*
@@ -1144,11 +1152,12 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	unsigned long done, n;
 	unsigned long size;
 	bool in_pass = false;
+	bool own;
 	u64 *pfns = NULL;
 	void *buf;
 	int ret = 0;
 
-	buf = dmirror_bounce_alloc(start, end, &size);
+	buf = dmirror_bounce_get(dmirror, start, end, &size, &own);
 	if (fault)
 		pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns),
 				     GFP_KERNEL);
@@ -1194,7 +1203,7 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	}
 free:
 	kfree(pfns);
-	kvfree(buf);
+	dmirror_scratch_put(&dmirror->bounce, buf, own);
 	return ret;
 }
 
@@ -1208,11 +1217,12 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	unsigned long done, n;
 	unsigned long size;
 	bool in_pass = false;
+	bool own;
 	u64 *pfns;
 	void *buf;
 	int ret = 0;
 
-	buf = dmirror_bounce_alloc(start, end, &size);
+	buf = dmirror_bounce_get(dmirror, start, end, &size, &own);
 	pfns = kmalloc_array(DMIRROR_STEP_PAGES, sizeof(*pfns), GFP_KERNEL);
 	if (!buf || !pfns) {
 		ret = -ENOMEM;
@@ -1257,7 +1267,7 @@ static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 	}
 free:
 	kfree(pfns);
-	kvfree(buf);
+	dmirror_scratch_put(&dmirror->bounce, buf, own);
 	return ret;
 }
 
@@ -2021,7 +2031,8 @@ static int dmirror_open(struct inode *inode, struct file *filp)
 	dmirror->ddev = ddev;
 	mutex_init(&dmirror->lock);
 	xa_init(&dmirror->pt);
-	mutex_init(&dmirror->snap_lock);
+	mutex_init(&dmirror->snap.lock);
+	mutex_init(&dmirror->bounce.lock);
 	dmirror->mirror.ops = &dmirror_mirror_ops;
 
 	ret = hmm_mirror_register(&dmirror->mirror, current->mm);
@@ -2056,8 +2067,8 @@ static int dmirror_release(struct inode *inode, struct file *filp)
 	 * through their pagemap when touched.
 	 */
 	xa_destroy(&dmirror->pt);
-	kvfree(dmirror->snap_prot);
-	kvfree(dmirror->snap_pfns);
+	vfree(dmirror->bounce.buf);
+	vfree(dmirror->snap.buf);
 	kfree(dmirror);
 	return 0;
 }
