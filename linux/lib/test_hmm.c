@@ -280,8 +280,10 @@ struct dmirror_scratch {
  *	migrations and exclusive grants.
  * @lock: protects @pt.  Taken by the mirror's sync callback, so every
  *	hmm_vma_range_done() and every device page table update happens under
- *	it.  Never held across a memory allocation that may reclaim, a page
- *	lock or the mmap_lock.
+ *	it.  Every change of @pt, stores and marks alike, holds it (and the
+ *	xarray's own lock inside), so a walk under @lock alone sees @pt
+ *	stable and meets no retry entry.  Never held across a memory
+ *	allocation that may reclaim, a page lock or the mmap_lock.
  * @pt: device page table: virtual page number -> tagged struct page.  The
  *	entries hold no page reference; the mirror clears them before the
  *	CPU lets go of the pages.
@@ -450,19 +452,21 @@ static int dmirror_pt_set(struct dmirror *dmirror, unsigned long addr,
 /*
  * Copy the mapped pages from @start on into @buf, for at most @npages
  * pages.  Returns how many leading pages were mapped; the first unmapped
- * one stops the copy.
+ * one stops the copy.  One walk, entry after entry (xas_next()), not a
+ * lookup from the root per page.  dmirror->lock keeps the entries; the
+ * RCU read section only satisfies the xarray's lockdep checks.
  */
 static unsigned long dmirror_pt_read(struct dmirror *dmirror,
 				     unsigned long start, unsigned long npages,
 				     void *buf)
 {
-	unsigned long idx = start >> PAGE_SHIFT;
+	XA_STATE(xas, &dmirror->pt, start >> PAGE_SHIFT);
 	unsigned long done;
 
 	lockdep_assert_held(&dmirror->lock);
-	for (done = 0; done < npages; done++, idx++, buf += PAGE_SIZE) {
-		struct page *page = xa_untag_pointer(xa_load(&dmirror->pt,
-							     idx));
+	rcu_read_lock();
+	for (done = 0; done < npages; done++, buf += PAGE_SIZE) {
+		struct page *page = xa_untag_pointer(xas_next(&xas));
 		void *kaddr;
 
 		if (!page)
@@ -471,34 +475,44 @@ static unsigned long dmirror_pt_read(struct dmirror *dmirror,
 		memcpy(buf, kaddr, PAGE_SIZE);
 		kunmap_local(kaddr);
 	}
+	rcu_read_unlock();
 	return done;
 }
 
-/* Mark the @n device mappings from page index @first dirty, in one walk. */
+/*
+ * Mark the @n device mappings from page index @first dirty, in one walk
+ * under the xarray lock that only steps from leaf entry to leaf entry.
+ */
 static void dmirror_pt_mark_dirty(struct dmirror *dmirror, unsigned long first,
 				  unsigned long n)
 {
 	XA_STATE(xas, &dmirror->pt, first);
-	void *entry;
 
 	lockdep_assert_held(&dmirror->lock);
 	xas_lock(&xas);
-	xas_for_each(&xas, entry, first + n - 1)
+	while (n--) {
+		xas_next(&xas);
 		xas_set_mark(&xas, DMIRROR_PT_DIRTY);
+	}
 	xas_unlock(&xas);
 }
 
-/* The write side of dmirror_pt_read(): only writable mappings count. */
+/*
+ * The write side of dmirror_pt_read(): only writable mappings count.  The
+ * copy runs in the RCU read section, not under the xarray lock, which is
+ * only taken afterwards to mark the pages written dirty.
+ */
 static unsigned long dmirror_pt_write(struct dmirror *dmirror,
 				      unsigned long start, unsigned long npages,
 				      const void *buf)
 {
-	unsigned long idx = start >> PAGE_SHIFT;
+	XA_STATE(xas, &dmirror->pt, start >> PAGE_SHIFT);
 	unsigned long done;
 
 	lockdep_assert_held(&dmirror->lock);
-	for (done = 0; done < npages; done++, idx++, buf += PAGE_SIZE) {
-		void *entry = xa_load(&dmirror->pt, idx);
+	rcu_read_lock();
+	for (done = 0; done < npages; done++, buf += PAGE_SIZE) {
+		void *entry = xas_next(&xas);
 		struct page *page = xa_untag_pointer(entry);
 		void *kaddr;
 
@@ -508,6 +522,7 @@ static unsigned long dmirror_pt_write(struct dmirror *dmirror,
 		memcpy(kaddr, buf, PAGE_SIZE);
 		kunmap_local(kaddr);
 	}
+	rcu_read_unlock();
 	if (done)
 		dmirror_pt_mark_dirty(dmirror, start >> PAGE_SHIFT, done);
 	return done;
@@ -843,37 +858,60 @@ static void dmirror_range_init(struct dmirror *dmirror,
 }
 
 /*
+ * The device page table entry of the faulted @entry of @range, NULL if it
+ * is not what the fault asked for: the core promised every entry valid,
+ * and writable for a @write fault.
+ */
+static void *dmirror_pt_entry(struct hmm_range *range, u64 entry, bool write)
+{
+	struct page *page = hmm_pfn_to_page(range, entry);
+	enum dmirror_pt_access access = DMIRROR_PT_READ;
+
+	if (WARN_ON_ONCE(!page))
+		return NULL;
+	if (entry & DPTE_WRITE)
+		access = DMIRROR_PT_WRITE;
+	else if (WARN_ON_ONCE(write))
+		return NULL;
+	/* Our own device memory: the device uses the data page. */
+	if (entry & DPTE_DEVMEM)
+		page = dmirror_data_page(page);
+	return xa_tag_pointer(page, access);
+}
+
+/*
  * Store a faulted range in the device page table.  Called under
  * dmirror->lock after hmm_vma_range_done() said the entries are current.
+ * One walk under the xarray lock, entry after entry, not a store from the
+ * root per page; GFP_ATOMIC for the nodes it needs, as in dmirror_pt_set().
  */
 static int dmirror_pt_commit(struct dmirror *dmirror, struct hmm_range *range,
 			     bool write)
 {
-	unsigned long addr;
+	XA_STATE(xas, &dmirror->pt, range->start >> PAGE_SHIFT);
+	unsigned long addr = range->start;
 	u64 *entry = range->pfns;
-	int ret;
+	void *dentry;
+	int ret = 0;
 
 	lockdep_assert_held(&dmirror->lock);
-	for (addr = range->start; addr < range->end;
-	     addr += PAGE_SIZE, entry++) {
-		struct page *page = hmm_pfn_to_page(range, *entry);
-		enum dmirror_pt_access access = DMIRROR_PT_READ;
-
-		/* The core promised every entry valid, writable if asked. */
-		if (WARN_ON_ONCE(!page))
-			return -EFAULT;
-		if (*entry & DPTE_WRITE)
-			access = DMIRROR_PT_WRITE;
-		else if (WARN_ON_ONCE(write))
-			return -EFAULT;
-		/* Our own device memory: the device uses the data page. */
-		if (*entry & DPTE_DEVMEM)
-			page = dmirror_data_page(page);
-		ret = dmirror_pt_set(dmirror, addr, page, access);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	do {
+		xas_lock(&xas);
+		for (; addr < range->end; addr += PAGE_SIZE, entry++) {
+			dentry = dmirror_pt_entry(range, *entry, write);
+			if (!dentry) {
+				ret = -EFAULT;
+				break;
+			}
+			xas_store(&xas, dentry);
+			/* Out of nodes: allocated unlocked, then stored again. */
+			if (xas_error(&xas))
+				break;
+			xas_next(&xas);
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_ATOMIC));
+	return ret ?: xas_error(&xas);
 }
 
 /*
