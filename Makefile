@@ -8,13 +8,15 @@ KUNIT_FILTER ?=
 FLAVOUR ?=
 STRESS_SECONDS ?= 120
 SEED ?=
+METRIC ?= write_zero
+MIB ?= 4
 comma := ,
 
 S := scripts
 SHELL := /bin/bash
 
 .PHONY: deps tree kernel guest run shell kunit selftests conformance \
-	harness-check check stress clean series series-check bench
+	harness-check check stress clean series series-check bench profile
 
 deps:
 	@bash $(S)/deps.sh
@@ -77,6 +79,11 @@ series-check: series
 # Pristine base against ours, alternating boots; table + build/bench/results.json.
 bench: deps
 	@bash $(S)/bench.sh
+
+# Where the instructions of one bench metric go, per function, pristine
+# against ours (QEMU plugin bench/prof/tbcount.c, scripts/profile.py).
+profile: deps
+	@BENCH_PROFILE=$(METRIC) BENCH_BIG=$(MIB) bash $(S)/bench.sh
 
 clean:
 	rm -rf build

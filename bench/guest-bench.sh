@@ -10,8 +10,11 @@
 #   hmmh.bench_iters=9         timed iterations per metric (>= 7)
 #   hmmh.bench_drv_mib=64      MiB of each write request of /bench/hmm-drivers
 #   hmmh.bench_drv_repeats=3   write requests per driver row
+#   hmmh.bench_profile=METRIC  only that metric of hmm-bench, at the size
+#                              hmmh.bench_big, between profile markers
+#                              (scripts/bench.sh with BENCH_PROFILE)
 
-sizes=4,64 big=64 iters=9 drv_mib=64 drv_repeats=3
+sizes=4,64 big=64 iters=9 drv_mib=64 drv_repeats=3 profile=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	hmmh.bench_sizes=*) sizes=${arg#*=} ;;
@@ -19,6 +22,7 @@ for arg in $(cat /proc/cmdline); do
 	hmmh.bench_iters=*) iters=${arg#*=} ;;
 	hmmh.bench_drv_mib=*) drv_mib=${arg#*=} ;;
 	hmmh.bench_drv_repeats=*) drv_repeats=${arg#*=} ;;
+	hmmh.bench_profile=*) profile=${arg#*=} ;;
 	esac
 done
 
@@ -31,6 +35,18 @@ if ! modprobe test_hmm; then
 fi
 insmod /bench/hmm_walk_bench.ko || echo "# bench: cannot load hmm_walk_bench.ko"
 insmod /bench/hmm_driver_bench.ko || echo "# bench: cannot load hmm_driver_bench.ko"
+
+# A profile: the one metric, and where test_hmm's code was loaded, for
+# the symbols of the instruction profile.
+if [ -n "$profile" ]; then
+	echo "# bench: test_hmm .text $(cat /sys/module/test_hmm/sections/.text)"
+	/bench/hmm-bench -s "$big" -b "$big" -i "$iters" -P "$profile"
+	rc=$?
+	rmmod hmm_driver_bench 2>/dev/null
+	rmmod hmm_walk_bench 2>/dev/null
+	modprobe -r test_hmm || rc=126
+	exit $rc
+fi
 
 # Two TAP streams made one: results renumbered, their plans dropped, one
 # plan at the end; an exit status other than 0 fails the stage.

@@ -17,10 +17,16 @@
  * one device beside another device's slow flush of a different range.
  *
  * usage: hmm-bench [-s MiB,MiB,...] [-b MiB] [-i ITERS] [-d DEVICE]
+ *                  [-P METRIC]
  *   -s  sizes of the snapshot and walker metrics (default 4,64)
  *   -b  largest size of the read, write, migrate and munmap metrics
  *       (default 64)
  *   -i  timed iterations per metric (default 9, at least 7)
+ *   -P  profile METRIC (one of read_pop, read_empty, write_fresh,
+ *       write_zero, write_cow, mig_to_dev, mig_to_sys, munmap_plain,
+ *       munmap_mirrored) at the sizes of -s up to -b: run only that
+ *       metric, with the profile markers around the timed part of each
+ *       sample (make profile: scripts/bench.sh, bench/prof/tbcount.c)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,6 +65,49 @@
  */
 #define REP_PAGES	16384UL
 #define FLOOR_CALLS	256
+
+/*
+ * Profile markers.  With -P the timed part of every sample of the metric
+ * runs between a call to prof_start() and one to prof_stop(): a "ret"
+ * each, on a page of their own at a fixed address that nothing else
+ * maps, which the QEMU plugin bench/prof/tbcount.c watches for.  The
+ * warm-up iteration stays outside, as it does for the samples.  x86_64
+ * only, as the bench is.
+ */
+#define PROF_ADDR	0x5a5a00000000UL
+#define PROF_STOP_OFF	0x40
+
+static const char *prof_metric;
+static void (*prof_start)(void);
+static void (*prof_stop)(void);
+
+static int prof_map(void)
+{
+	unsigned char *code;
+
+	code = mmap((void *)PROF_ADDR, PAGE,
+		    PROT_READ | PROT_WRITE | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (code == MAP_FAILED)
+		return errno;
+	memset(code, 0xc3, PAGE);	/* ret */
+	prof_start = (void (*)(void))code;
+	prof_stop = (void (*)(void))(code + PROF_STOP_OFF);
+	return 0;
+}
+
+/* Does this run measure @name?  All metrics but with -P. */
+static int want(const char *name)
+{
+	return !prof_metric || !strcmp(name, prof_metric);
+}
+
+/* Open (@start) or close the profile window of sample @it of @name. */
+static void prof_mark(const char *name, int it, int start)
+{
+	if (prof_start && it >= 0 && !strcmp(name, prof_metric))
+		(start ? prof_start : prof_stop)();
+}
 
 static const char *dev_path = "/dev/hmm_dmirror0";
 static unsigned long sizes[MAX_SIZES] = { 4, 64 };
@@ -433,8 +482,10 @@ static void bench_read(unsigned long mib, int populated, char *buf)
 			madvise(p, size, MADV_DONTNEED);
 		}
 		t0 = now_ns();
+		prof_mark(name, it, 1);
 		err = dmirror(dev_fd, HMM_DMIRROR_READ, p, buf, npages,
 			      &cpages);
+		prof_mark(name, it, 0);
 		if (!err && cpages != npages)
 			err = EIO;
 		if (err) {
@@ -506,8 +557,10 @@ static void bench_write(unsigned long mib, enum wstate state, char *buf)
 			close(pipefd[0]);
 		}
 		t0 = now_ns();
+		prof_mark(name, it, 1);
 		err = dmirror(dev_fd, HMM_DMIRROR_WRITE, p, buf, npages,
 			      &cpages);
+		prof_mark(name, it, 0);
 		t1 = now_ns();
 		if (!err && cpages != npages)
 			err = EIO;
@@ -548,8 +601,10 @@ static void bench_migrate(unsigned long mib, char *buf)
 	populate(p, size);
 	for (it = -1; it < iters; it++) {
 		t0 = now_ns();
+		prof_mark("mig_to_dev", it, 1);
 		err = dmirror(dev_fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf,
 			      npages, &cpages);
+		prof_mark("mig_to_dev", it, 0);
 		if (!err && cpages != npages)
 			err = EIO;
 		if (err) {
@@ -557,8 +612,10 @@ static void bench_migrate(unsigned long mib, char *buf)
 			goto out;
 		}
 		t1 = now_ns();
+		prof_mark("mig_to_sys", it, 1);
 		err = dmirror(dev_fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf,
 			      npages, &cpages);
+		prof_mark("mig_to_sys", it, 0);
 		if (!err && cpages != npages)
 			err = EIO;
 		if (err) {
@@ -582,8 +639,9 @@ out:
  * @reps munmaps, each of a new range.  Returns 0 and fills @v[iters] with
  * ns per @scale, or an errno.
  */
-static int time_munmap(unsigned long mib, const int *fds, int nfds, char *buf,
-		       double *v, double scale, unsigned int reps)
+static int time_munmap(const char *name, unsigned long mib, const int *fds,
+		       int nfds, char *buf, double *v, double scale,
+		       unsigned int reps)
 {
 	size_t size = mib * MIB;
 	unsigned long npages = size / PAGE;
@@ -609,7 +667,9 @@ static int time_munmap(unsigned long mib, const int *fds, int nfds, char *buf,
 				}
 			}
 			t0 = now_ns();
+			prof_mark(name, it, 1);
 			munmap(p, size);
+			prof_mark(name, it, 0);
 			sum += now_ns() - t0;
 		}
 		if (it >= 0)
@@ -629,17 +689,23 @@ static void bench_munmap(unsigned long mib, char *buf)
 	double v[MAX_ITERS];
 	int err;
 
-	err = time_munmap(mib, NULL, 0, buf, v, mib * MIB / PAGE, reps);
-	if (err)
-		fail("munmap_plain", mib, "munmap", err);
-	else
-		emit("munmap_plain", mib, "ns/page", v, iters, NULL);
-
-	err = time_munmap(mib, &dev_fd, 1, buf, v, mib * MIB / PAGE, reps);
-	if (err)
-		fail("munmap_mirrored", mib, "munmap", err);
-	else
-		emit("munmap_mirrored", mib, "ns/page", v, iters, NULL);
+	if (want("munmap_plain")) {
+		err = time_munmap("munmap_plain", mib, NULL, 0, buf, v,
+				  mib * MIB / PAGE, reps);
+		if (err)
+			fail("munmap_plain", mib, "munmap", err);
+		else
+			emit("munmap_plain", mib, "ns/page", v, iters, NULL);
+	}
+	if (want("munmap_mirrored")) {
+		err = time_munmap("munmap_mirrored", mib, &dev_fd, 1, buf, v,
+				  mib * MIB / PAGE, reps);
+		if (err)
+			fail("munmap_mirrored", mib, "munmap", err);
+		else
+			emit("munmap_mirrored", mib, "ns/page", v, iters,
+			     NULL);
+	}
 }
 
 static int param_rw(const char *val, char *old, size_t oldlen)
@@ -708,8 +774,8 @@ static void bench_inval(char *buf)
 				}
 			}
 			if (i == n)
-				err = time_munmap(INVAL_MIB, fds, n, buf, v,
-						  1e6, 1);
+				err = time_munmap(name, INVAL_MIB, fds, n, buf,
+						  v, 1e6, 1);
 			while (i--)
 				close(fds[i]);
 			if (err)
@@ -899,10 +965,11 @@ static int parse_sizes(char *s)
 int main(int argc, char **argv)
 {
 	unsigned long maxbig = 0;
+	enum wstate w;
 	char *buf;
-	int opt, k;
+	int opt, k, err;
 
-	while ((opt = getopt(argc, argv, "s:b:i:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:b:i:d:P:")) != -1) {
 		switch (opt) {
 		case 's':
 			if (parse_sizes(optarg))
@@ -916,6 +983,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			dev_path = optarg;
+			break;
+		case 'P':
+			prof_metric = optarg;
 			break;
 		default:
 			goto usage;
@@ -936,9 +1006,19 @@ int main(int argc, char **argv)
 	if (kwalk_fd < 0)
 		printf("# no hmm_walk_bench: %s\n", strerror(errno));
 
-	bench_floors();
+	if (prof_metric) {
+		err = prof_map();
+		if (err) {
+			printf("# profile markers at %#lx: %s\nnot ok 1 bench.profile\n1..1\n",
+			       PROF_ADDR, strerror(err));
+			return 1;
+		}
+	} else {
+		bench_floors();
+	}
 	for (k = 0; k < nsizes; k++) {
-		bench_snapshots(sizes[k]);
+		if (!prof_metric)
+			bench_snapshots(sizes[k]);
 		if (sizes[k] <= big_max && sizes[k] > maxbig)
 			maxbig = sizes[k];
 	}
@@ -956,16 +1036,26 @@ int main(int argc, char **argv)
 	for (k = 0; k < nsizes; k++) {
 		if (sizes[k] > big_max)
 			continue;
-		bench_read(sizes[k], 1, buf);
-		bench_read(sizes[k], 0, buf);
-		bench_write(sizes[k], W_FRESH, buf);
-		bench_write(sizes[k], W_ZERO, buf);
-		bench_write(sizes[k], W_COW, buf);
-		bench_migrate(sizes[k], buf);
+		if (want("read_pop"))
+			bench_read(sizes[k], 1, buf);
+		if (want("read_empty"))
+			bench_read(sizes[k], 0, buf);
+		for (w = W_FRESH; w <= W_COW; w++)
+			if (want(wstate_name[w]))
+				bench_write(sizes[k], w, buf);
+		if (want("mig_to_dev") || want("mig_to_sys"))
+			bench_migrate(sizes[k], buf);
 		bench_munmap(sizes[k], buf);
 	}
-	bench_beside_flush(buf);
-	bench_inval(buf);
+	if (!prof_metric) {
+		bench_beside_flush(buf);
+		bench_inval(buf);
+	}
+	if (!ntests) {
+		printf("# -P %s: no such metric\nnot ok 1 bench.profile\n",
+		       prof_metric);
+		ntests = 1;
+	}
 
 	printf("1..%d\n", ntests);
 	return 0;

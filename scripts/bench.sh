@@ -38,6 +38,12 @@
 #   BENCH_CPUS=1         vCPUs of the guests when timing: one leaves the
 #                        host's other core to QEMU's I/O thread and the rest
 #                        of the host, which halves the spread of most rows
+#   BENCH_PROFILE=METRIC instead of the tables, where the instructions of
+#                        one hmm-bench metric (write_zero, read_pop, ...)
+#                        go, function by function, at the size BENCH_BIG:
+#                        one boot of each kernel under icount with the
+#                        QEMU plugin bench/prof/tbcount.c, then
+#                        scripts/profile.py (make profile)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -53,6 +59,7 @@ thp=${BENCH_THP:-madvise}
 tmo=${BENCH_TIMEOUT:-900}
 cpus=${BENCH_CPUS:-1}
 flavour=${BENCH_FLAVOUR-o2}
+profile=${BENCH_PROFILE:-}
 out=$BUILD/bench
 lock=${HMMH_BUILD_LOCK:-/tmp/hmm-series-kbuild.lock}
 
@@ -71,11 +78,19 @@ case "$boots$iboots" in *[!0-9]*) die "BENCH_BOOTS and BENCH_ICOUNT_BOOTS must b
 case "$drv_mib" in ''|*[!0-9]*|0) die "BENCH_DRV_MIB must be a positive number" ;; esac
 case "$drv_repeats" in ''|*[!0-9]*|0) die "BENCH_DRV_REPEATS must be 1 to 16" ;; esac
 [ "$drv_repeats" -le 16 ] || die "BENCH_DRV_REPEATS must be 1 to 16"
+case "$profile" in
+''|read_pop|read_empty|write_fresh|write_zero|write_cow|mig_to_dev|mig_to_sys|munmap_plain|munmap_mirrored) ;;
+*) die "BENCH_PROFILE: $profile is not a metric hmm-bench can profile (see bench/hmm-bench.c, -P)" ;;
+esac
+[ -z "$profile" ] || [ "$(uname -m)" = x86_64 ] ||
+	die "BENCH_PROFILE: the profile markers are x86_64 code"
 results=$out/results.json
 start=$(date +%s)
 mkdir -p "$out"
-rm -f "$results" "$out/results-icount.json" \
-	"$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
+if [ -z "$profile" ]; then
+	rm -f "$results" "$out/results-icount.json" \
+		"$LOGS"/bench-*.{console,tests,qemu}.log "$LOGS"/bench-*.json
+fi
 
 # 1. Kernels.
 for v in pristine ours; do
@@ -135,6 +150,31 @@ sync
 args="clocksource=hpet kunit.filter_glob=none-in-bench"
 args+=" hmmh.bench_sizes=$sizes hmmh.bench_big=$big hmmh.bench_iters=$iters"
 args+=" hmmh.bench_drv_mib=$drv_mib hmmh.bench_drv_repeats=$drv_repeats"
+# An instruction profile instead: one boot per kernel, pristine first.
+if [ -n "$profile" ]; then
+	plugin=$out/tbcount.so
+	gcc -O2 -Wall -Wextra -Werror -Wno-unused-parameter -shared -fPIC \
+		"$ROOT/bench/prof/tbcount.c" -o "$plugin" ||
+		die "cannot build bench/prof/tbcount.c"
+	specs=()
+	for v in pristine ours; do
+		name=bench-profile-$v
+		prof=$out/profile-$profile-$big-$v.txt
+		rm -f "$prof"
+		bash "$ROOT/scripts/run-guest.sh" -v "$v" -T "$thp" -t "$tmo" -I \
+			${flavour:+-f "$flavour"} -p "$plugin,out=$prof" \
+			-a "$args hmmh.bench_profile=$profile" "$name" bench ||
+			die "$name: guest run not clean, see $LOGS/$name.*"
+		obj=$(obj_dir "$v" "$flavour")
+		specs+=("$v:$prof:$obj/System.map:$obj/lib/test_hmm.ko:$LOGS/$name.tests.log")
+	done
+	python3 "$ROOT/scripts/profile.py" --metric "$profile" \
+		--pages $((big * 256)) --json "$out/profile-$profile-$big.json" \
+		"${specs[@]}"
+	log "profile in $(( $(date +%s) - start ))s: $out/profile-$profile-$big.json"
+	exit 0
+fi
+
 runs=()
 for clock in ${clocks//,/ }; do
 	if [ "$clock" = icount ]; then

@@ -21,6 +21,8 @@
 #                must fail; they count neither way, a pass counts as failed
 #   -I           count instructions: one vCPU under -icount shift=0,sleep=off,
 #                so one guest nanosecond is one guest instruction
+#   -p PLUGIN    load a QEMU TCG plugin: FILE.so[,ARG=VALUE...] (the
+#                instruction profiles of bench.sh)
 #   -i           interactive: console on this terminal, no verdict
 #   -s           show the test output on this terminal after the run
 #
@@ -34,8 +36,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=ours flavour= tmo=900 thp=madvise filter= extra= expect= interactive= show=
-smp=2 icount=() xfail=
-while getopts v:f:t:T:F:a:x:c:X:isI o; do
+smp=2 icount=() xfail= plugin=()
+while getopts v:f:t:T:F:a:x:c:X:p:isI o; do
 	case "$o" in
 	v) variant=$OPTARG ;;
 	f) flavour=$OPTARG ;;
@@ -49,6 +51,7 @@ while getopts v:f:t:T:F:a:x:c:X:isI o; do
 	i) interactive=1 ;;
 	s) show=1 ;;
 	I) icount=(-icount shift=0,sleep=off) ;;
+	p) plugin=(-plugin "$OPTARG") ;;
 	*) die "bad option" ;;
 	esac
 done
@@ -77,7 +80,7 @@ if [ "$HMMH_ARCH" = arm64 ]; then
 	spm0=0x1a0000000 spm1=0x1b0000000
 	append="console=ttyAMA0 mem=5632M"
 	qemu=(qemu-system-aarch64 -machine virt -accel tcg -cpu max,pauth-impdef=on
-		-smp "$smp" -m 6G "${icount[@]}" -nodefaults -no-reboot -nographic
+		-smp "$smp" -m 6G "${icount[@]}" "${plugin[@]}" -nodefaults -no-reboot -nographic
 		-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz"
 		-device virtio-serial-device)
 	tests_port=(-chardev file,id=tests,path=@TESTS@ -device virtconsole,chardev=tests)
@@ -95,7 +98,7 @@ else
 	# table SeaBIOS writes lists one CPU of each socket only.
 	qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max
 		-smp "$smp,sockets=$smp" -m 2G
-		"${icount[@]}" -nodefaults -no-reboot -nographic
+		"${icount[@]}" "${plugin[@]}" -nodefaults -no-reboot -nographic
 		-kernel "$kernel" -initrd "$guest/initramfs.cpio.gz")
 	tests_port=(-serial file:@TESTS@)
 	interactive_port=(-serial mon:stdio -serial null)
