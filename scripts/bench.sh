@@ -82,8 +82,6 @@ case "$profile" in
 ''|read_pop|read_empty|write_fresh|write_zero|write_cow|mig_to_dev|mig_to_sys|munmap_plain|munmap_mirrored) ;;
 *) die "BENCH_PROFILE: $profile is not a metric hmm-bench can profile (see bench/hmm-bench.c, -P)" ;;
 esac
-[ -z "$profile" ] || [ "$(uname -m)" = x86_64 ] ||
-	die "BENCH_PROFILE: the profile markers are x86_64 code"
 results=$out/results.json
 start=$(date +%s)
 mkdir -p "$out"
