@@ -80,8 +80,9 @@ series-check: series
 bench: deps
 	@bash $(S)/bench.sh
 
-# Where the instructions of one bench metric go, per function, pristine
-# against ours (QEMU plugin bench/prof/tbcount.c, scripts/profile.py).
+# Where the instructions of one bench metric (or hmm_range_fault() driver
+# row) go, per function, pristine against ours (QEMU plugin
+# bench/prof/tbcount.c, scripts/profile.py).
 profile: deps
 	@BENCH_PROFILE=$(METRIC) BENCH_BIG=$(MIB) bash $(S)/bench.sh
 

@@ -10,7 +10,8 @@
 #   hmmh.bench_iters=9         timed iterations per metric (>= 7)
 #   hmmh.bench_drv_mib=64      MiB of each write request of /bench/hmm-drivers
 #   hmmh.bench_drv_repeats=3   write requests per driver row
-#   hmmh.bench_profile=METRIC  only that metric of hmm-bench, at the size
+#   hmmh.bench_profile=METRIC  only that metric of hmm-bench (or write row
+#                              drv_* of hmm-drivers), at the size
 #                              hmmh.bench_big, between profile markers
 #                              (scripts/bench.sh with BENCH_PROFILE)
 
@@ -36,11 +37,17 @@ fi
 insmod /bench/hmm_walk_bench.ko || echo "# bench: cannot load hmm_walk_bench.ko"
 insmod /bench/hmm_driver_bench.ko || echo "# bench: cannot load hmm_driver_bench.ko"
 
-# A profile: the one metric, and where test_hmm's code was loaded, for
+# A profile: the one metric, and where the modules' code was loaded, for
 # the symbols of the instruction profile.
 if [ -n "$profile" ]; then
-	echo "# bench: test_hmm .text $(cat /sys/module/test_hmm/sections/.text)"
-	/bench/hmm-bench -s "$big" -b "$big" -i "$iters" -P "$profile"
+	for m in test_hmm hmm_driver_bench hmm_walk_bench; do
+		[ -r /sys/module/$m/sections/.text ] &&
+			echo "# bench: $m .text $(cat /sys/module/$m/sections/.text)"
+	done
+	case "$profile" in
+	drv_*) /bench/hmm-drivers -m "$big" -r "$drv_repeats" -P "$profile" ;;
+	*) /bench/hmm-bench -s "$big" -b "$big" -i "$iters" -P "$profile" ;;
+	esac
 	rc=$?
 	rmmod hmm_driver_bench 2>/dev/null
 	rmmod hmm_walk_bench 2>/dev/null

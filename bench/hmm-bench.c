@@ -45,6 +45,7 @@
 
 #include <test_hmm_uapi.h>
 #include "kmod/hmm_walk_bench_uapi.h"
+#include "prof/markers.h"
 
 #define PAGE		4096UL
 #define HPAGE		(2UL << 20)
@@ -67,34 +68,11 @@
 #define FLOOR_CALLS	256
 
 /*
- * Profile markers.  With -P the timed part of every sample of the metric
- * runs between a call to prof_start() and one to prof_stop(): a "ret"
- * each, on a page of their own at a fixed address that nothing else
- * maps, which the QEMU plugin bench/prof/tbcount.c watches for.  The
- * warm-up iteration stays outside, as it does for the samples.  x86_64
- * only, as the bench is.
+ * With -P the timed part of every sample of the metric runs between the
+ * profile markers (prof/markers.h); the warm-up iteration stays outside,
+ * as it does for the samples.
  */
-#define PROF_ADDR	0x5a5a00000000UL
-#define PROF_STOP_OFF	0x40
-
 static const char *prof_metric;
-static void (*prof_start)(void);
-static void (*prof_stop)(void);
-
-static int prof_map(void)
-{
-	unsigned char *code;
-
-	code = mmap((void *)PROF_ADDR, PAGE,
-		    PROT_READ | PROT_WRITE | PROT_EXEC,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (code == MAP_FAILED)
-		return errno;
-	memset(code, 0xc3, PAGE);	/* ret */
-	prof_start = (void (*)(void))code;
-	prof_stop = (void (*)(void))(code + PROF_STOP_OFF);
-	return 0;
-}
 
 /* Does this run measure @name?  All metrics but with -P. */
 static int want(const char *name)

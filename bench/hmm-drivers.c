@@ -18,7 +18,10 @@
  *   # HMMB {"m": NAME, "mib": SIZE, "unit": "ms", "v": [ms], "retries": N, ...}
  * as bench/hmm-bench does.
  *
- * usage: hmm-drivers [-m MiB] [-n SNAPSHOTS] [-r REPEATS]
+ * With -P ROW (drv_write_zero_range, ...) only that write row runs, each of
+ * its requests between the profile markers (prof/markers.h, make profile).
+ *
+ * usage: hmm-drivers [-m MiB] [-n SNAPSHOTS] [-r REPEATS] [-P ROW]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +40,7 @@
 #include <sys/wait.h>
 
 #include "kmod/hmm_driver_bench_uapi.h"
+#include "prof/markers.h"
 
 #define PAGE		4096UL
 #define MIB		(1UL << 20)
@@ -48,6 +52,7 @@ static int ntests;
 static unsigned long mib = 64;
 static unsigned long nsnaps = 2000;
 static int repeats = 3;
+static const char *prof_row;
 
 enum state { FRESH, ZERO, COW, NSTATES };
 static const char *const state_name[] = { "fresh", "zero", "cow" };
@@ -133,6 +138,8 @@ static void write_case(enum state st, int mode, unsigned int have)
 
 	snprintf(name, sizeof(name), "drv_write_%s_%s", state_name[st],
 		 mode_name[mode]);
+	if (prof_row && strcmp(name, prof_row))
+		return;
 	if ((mode == HDB_MIRROR_FAULT && !(have & HDB_HAVE_MIRROR)) ||
 	    (mode == HDB_MIRROR_LOCK && !(have & HDB_HAVE_LOCK))) {
 		printf("ok %d drivers.%s.%luM # SKIP not in this kernel\n",
@@ -152,7 +159,11 @@ static void write_case(enum state st, int mode, unsigned int have)
 		r.npages = size / PAGE;
 		r.mode = mode;
 		r.write = 1;
+		if (prof_row)
+			prof_start();
 		ret = hdb(&r);
+		if (prof_row)
+			prof_stop();
 		unmap_state(p, size, child);
 		printf("# %s: %.1f ms, %llu -EBUSY, %llu invalid, %llu/%llu writable, ret %d\n",
 		       name, r.ns / 1e6, (unsigned long long)r.ebusy,
@@ -263,7 +274,7 @@ int main(int argc, char **argv)
 	struct hdb_run probe = { 0 };
 	int opt, st, mode;
 
-	while ((opt = getopt(argc, argv, "m:n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:n:r:P:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mib = strtoul(optarg, NULL, 0);
@@ -274,8 +285,11 @@ int main(int argc, char **argv)
 		case 'r':
 			repeats = atoi(optarg);
 			break;
+		case 'P':
+			prof_row = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-m MiB] [-n SNAPSHOTS] [-r REPEATS]\n",
+			fprintf(stderr, "usage: %s [-m MiB] [-n SNAPSHOTS] [-r REPEATS] [-P ROW]\n",
 				argv[0]);
 			return 2;
 		}
@@ -293,10 +307,22 @@ int main(int argc, char **argv)
 	printf("# drivers: %lu MiB, %d repeats, module has%s%s\n", mib,
 	       repeats, probe.have & HDB_HAVE_MIRROR ? " mirror" : "",
 	       probe.have & HDB_HAVE_LOCK ? " lock" : "");
+	if (prof_row) {
+		opt = prof_map();
+		if (opt) {
+			printf("# profile markers at %#lx: %s\nnot ok 1 drivers.profile\n1..1\n",
+			       PROF_ADDR, strerror(opt));
+			return 1;
+		}
+	}
 	for (st = 0; st < NSTATES; st++)
 		for (mode = HDB_RANGE_FAULT; mode <= HDB_MIRROR_LOCK; mode++)
 			write_case(st, mode, probe.have);
-	churn_case();
+	if (!prof_row)
+		churn_case();
+	else if (!ntests)
+		printf("# -P %s: no such row\nnot ok %d drivers.profile\n",
+		       prof_row, ++ntests);
 	printf("1..%d\n", ntests);
 	return 0;
 }

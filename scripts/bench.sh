@@ -40,7 +40,9 @@
 #                        of the host, which halves the spread of most rows
 #   BENCH_PROFILE=METRIC instead of the tables, where the instructions of
 #                        one hmm-bench metric (write_zero, read_pop, ...)
-#                        go, function by function, at the size BENCH_BIG:
+#                        or hmm_range_fault() write row of hmm-drivers
+#                        (drv_write_zero_range, ...) go, function by
+#                        function, at the size BENCH_BIG (MiB):
 #                        one boot of each kernel under icount with the
 #                        QEMU plugin bench/prof/tbcount.c, then
 #                        scripts/profile.py (make profile)
@@ -80,7 +82,8 @@ case "$drv_repeats" in ''|*[!0-9]*|0) die "BENCH_DRV_REPEATS must be 1 to 16" ;;
 [ "$drv_repeats" -le 16 ] || die "BENCH_DRV_REPEATS must be 1 to 16"
 case "$profile" in
 ''|read_pop|read_empty|write_fresh|write_zero|write_cow|mig_to_dev|mig_to_sys|munmap_plain|munmap_mirrored) ;;
-*) die "BENCH_PROFILE: $profile is not a metric hmm-bench can profile (see bench/hmm-bench.c, -P)" ;;
+drv_write_fresh_range|drv_write_zero_range|drv_write_cow_range) ;;
+*) die "BENCH_PROFILE: $profile is not a metric hmm-bench or hmm-drivers can profile on both kernels (see -P in bench/hmm-bench.c, bench/hmm-drivers.c)" ;;
 esac
 results=$out/results.json
 start=$(date +%s)
@@ -164,7 +167,8 @@ if [ -n "$profile" ]; then
 			-a "$args hmmh.bench_profile=$profile" "$name" bench ||
 			die "$name: guest run not clean, see $LOGS/$name.*"
 		obj=$(obj_dir "$v" "$flavour")
-		specs+=("$v:$prof:$obj/System.map:$obj/lib/test_hmm.ko:$LOGS/$name.tests.log")
+		kos=$obj/lib/test_hmm.ko,$out/kmod-$v/hmm_driver_bench.ko,$out/kmod-$v/hmm_walk_bench.ko
+		specs+=("$v:$prof:$obj/System.map:$kos:$LOGS/$name.tests.log")
 	done
 	python3 "$ROOT/scripts/profile.py" --metric "$profile" \
 		--pages $((big * 256)) --json "$out/profile-$profile-$big.json" \
