@@ -444,6 +444,12 @@ struct hmm_test_nest;
  * @zap_until: last jiffy the lock callback zaps
  * @lock_calls: &hmm_mirror_ops.lock calls
  * @nest: set by the nested invalidation case, see there
+ * @late_mm: mm that another thread invalidates while release() runs
+ *	(the late invalidation case); not referenced, exit_mmap() is on it
+ * @late_addr: page of @late_mm that thread invalidates
+ * @late_task: that thread, created beforehand: a callback may not allocate
+ * @late_done: that thread is done
+ * @late_syncs: sync callbacks its invalidations got
  */
 struct hmm_test_mirror {
 	struct hmm_mirror	mirror;
@@ -478,6 +484,11 @@ struct hmm_test_mirror {
 	unsigned long		zap_until;
 	atomic_t		lock_calls;
 	struct hmm_test_nest	*nest;
+	struct mm_struct	*late_mm;
+	unsigned long		late_addr;
+	struct task_struct	*late_task;
+	struct completion	late_done;
+	int			late_syncs;
 };
 
 enum {
@@ -657,6 +668,7 @@ static void hmm_test_mirror_init(struct hmm_test_mirror *tm,
 	tm->fence.base.ops = &hmm_test_fence_ops;
 	tm->fence.tm = tm;
 	init_completion(&tm->fence.done);
+	init_completion(&tm->late_done);
 	hrtimer_init(&tm->fence.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	tm->fence.timer.function = hmm_test_fence_timer;
 }
@@ -2053,6 +2065,77 @@ static void hmm_test_e2e_release(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/*
+ * Another path invalidating the mm while exit_mmap() releases it: the OOM
+ * reaper (not blockable) or reclaim.  exit_mmap() tells the interval
+ * notifiers first, whose callbacks run release(), and only then removes
+ * the plain ones, whose end still hears what happens meanwhile.
+ */
+static int hmm_test_late_fn(void *data)
+{
+	struct hmm_test_mirror *tm = data;
+	struct mmu_notifier_range range;
+	int syncs = atomic_read(&tm->syncs);
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, NULL,
+				tm->late_mm, tm->late_addr,
+				tm->late_addr + PAGE_SIZE);
+	if (!mmu_notifier_invalidate_range_start_nonblock(&range))
+		mmu_notifier_invalidate_range_end(&range);
+	mmu_notifier_invalidate_range_start(&range);
+	mmu_notifier_invalidate_range_end(&range);
+	tm->late_syncs = atomic_read(&tm->syncs) - syncs;
+	complete(&tm->late_done);
+	return 0;
+}
+
+static void hmm_test_release_late(struct hmm_mirror *mirror)
+{
+	struct hmm_test_mirror *tm = container_of(mirror,
+						  struct hmm_test_mirror,
+						  mirror);
+
+	atomic_inc(&tm->releases);
+	wake_up_process(tm->late_task);
+	wait_for_completion(&tm->late_done);
+}
+
+static const struct hmm_mirror_ops hmm_test_mirror_ops_late = {
+	.release = hmm_test_release_late,
+	.sync_cpu_device_pagetables = hmm_test_sync,
+};
+
+/*
+ * Invalidations that start after the release and end before exit_mmap()
+ * removes the plain notifier were never recorded: their end is no error,
+ * and the mirror still hears them (the device must let go of the pages).
+ */
+static void hmm_test_e2e_inval_during_release(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start_ops(test, &hmm_test_mirror_ops_late);
+	unsigned long addr = hmm_e2e_map(e, 1, PROT_READ | PROT_WRITE);
+	struct task_struct *t;
+
+	hmm_e2e_fill(e, addr, 1);
+	e->tm.late_mm = e->mm;
+	e->tm.late_addr = addr;
+	e->tm.late_syncs = -1;	/* the thread did not run */
+	t = kthread_create(hmm_test_late_fn, &e->tm, "hmm_kunit_late");
+	if (IS_ERR(t))
+		hmm_e2e_end(e);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	get_task_struct(t);
+	e->tm.late_task = t;
+
+	hmm_e2e_drop_mm(e);
+	KUNIT_EXPECT_EQ(test, atomic_read(&e->tm.releases), 1);
+	KUNIT_EXPECT_EQ(test, e->tm.late_syncs, 2);
+	if (e->tm.late_syncs < 0)
+		kthread_stop(t);	/* never woken */
+	put_task_struct(t);
+	hmm_e2e_end(e);
+}
+
 /* Without release(), the sync callback gets one blockable RELEASE. */
 static void hmm_test_e2e_release_via_sync(struct kunit *test)
 {
@@ -3204,6 +3287,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_nonblock),
 	KUNIT_CASE(hmm_test_e2e_unregister_barrier),
 	KUNIT_CASE(hmm_test_e2e_release),
+	KUNIT_CASE(hmm_test_e2e_inval_during_release),
 	KUNIT_CASE(hmm_test_e2e_release_via_sync),
 	KUNIT_CASE(hmm_test_e2e_two_mirrors),
 	KUNIT_CASE(hmm_test_e2e_fence_parallel),

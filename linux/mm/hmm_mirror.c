@@ -1016,7 +1016,15 @@ static int hmm_inval_start(struct mmu_notifier *mn,
 	return 0;
 }
 
-/* The page table change of @nrange is over: its record goes. */
+/*
+ * The page table change of @nrange is over: its record goes.  After the
+ * release of the mm, hmm_invalidate() records and counts nothing, but the
+ * plain notifier stays hashed until exit_mmap() gets to it: the OOM reaper
+ * or reclaim may end invalidations meanwhile that were never recorded.
+ * Nothing is waited for after the release (hmm_track_check() fails every
+ * range), so an end found nowhere is not an error then, and ->inval_more
+ * is left as it is.
+ */
 static void hmm_inval_end(struct mmu_notifier *mn,
 			  const struct mmu_notifier_range *nrange)
 {
@@ -1027,7 +1035,7 @@ static void hmm_inval_end(struct mmu_notifier *mn,
 	slot = hmm_inval_find(hmm, nrange);
 	if (slot) {
 		hmm_inval_del(hmm, slot);
-	} else if (!WARN_ON_ONCE(!hmm->inval_more)) {
+	} else if (!hmm->released && !WARN_ON_ONCE(!hmm->inval_more)) {
 		hmm->inval_more--;
 		hmm->ends++;
 	}
