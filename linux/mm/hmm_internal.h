@@ -61,6 +61,14 @@ static inline void hmm_stat_inc(enum hmm_stat_item item)
 }
 
 /*
+ * Invalidations of one mm recorded at once (mm/hmm_mirror.c).  More
+ * blockable ones are only counted, with the span they cover together (and
+ * make every range that overlaps the span wait); a non-blockable one that
+ * finds no slot fails with -EAGAIN, which the OOM reaper retries.
+ */
+#define HMM_INVAL_SLOTS		16
+
+/*
  * A range in flight (mm/hmm_mirror.c).  hmm_track_begin() lists the range
  * on its mirror's mm and waits for the invalidations of it that are under
  * way; the walk then calls hmm_track_check() each time it is about to

@@ -2136,6 +2136,101 @@ static void hmm_test_e2e_inval_during_release(struct kunit *test)
 	hmm_e2e_end(e);
 }
 
+/**
+ * struct hmm_test_held - an invalidation a kthread keeps under way
+ * @mm: mm invalidated
+ * @addr: page invalidated
+ * @started: its start returned
+ * @ended: its end returned
+ * @release: completed by the case when every end may come
+ */
+struct hmm_test_held {
+	struct mm_struct	*mm;
+	unsigned long		addr;
+	struct completion	started;
+	struct completion	ended;
+	struct completion	*release;
+};
+
+static int hmm_test_held_fn(void *data)
+{
+	struct hmm_test_held *h = data;
+	struct mmu_notifier_range range;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, NULL, h->mm,
+				h->addr, h->addr + PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	complete(&h->started);
+	wait_for_completion(h->release);
+	mmu_notifier_invalidate_range_end(&range);
+	complete(&h->ended);
+	return 0;
+}
+
+#define HMM_TEST_HELD	(HMM_INVAL_SLOTS + 2)
+
+/*
+ * More blockable invalidations under way than the core has slots for, as
+ * many threads unmapping at once make: the ones without a slot hold back
+ * the walks that overlap them, not every walk of the mm.  Pages 0 to
+ * HMM_TEST_HELD - 1 are invalidated, one thread each, in order (the last
+ * two find no slot); the page after them is not, nor the one after that.
+ */
+static void hmm_test_e2e_slots_overflow(struct kunit *test)
+{
+	struct hmm_e2e *e = hmm_e2e_start(test);
+	unsigned long npages = HMM_TEST_HELD + 2;
+	unsigned long addr = hmm_e2e_map(e, npages, PROT_READ | PROT_WRITE);
+	unsigned long i, started;
+	struct completion release;
+	struct hmm_test_held *held;
+	struct task_struct *t;
+
+	hmm_e2e_fill(e, addr, npages);
+	held = kcalloc(HMM_TEST_HELD, sizeof(*held), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, held);
+	init_completion(&release);
+	for (started = 0; started < HMM_TEST_HELD; started++) {
+		struct hmm_test_held *h = &held[started];
+
+		h->mm = e->mm;
+		h->addr = addr + (started << PAGE_SHIFT);
+		h->release = &release;
+		init_completion(&h->started);
+		init_completion(&h->ended);
+		t = kthread_run(hmm_test_held_fn, h, "hmm_kunit_held");
+		if (IS_ERR(t))
+			break;
+		wait_for_completion(&h->started);
+	}
+	KUNIT_EXPECT_EQ(test, started, HMM_TEST_HELD);
+
+	if (started == HMM_TEST_HELD) {
+		/* Beyond every invalidation: not held back. */
+		hmm_e2e_range(e, &e->tm, addr + (HMM_TEST_HELD << PAGE_SHIFT),
+			      2);
+		KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+		KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+		/* In a slot, and past the slots: held back. */
+		hmm_e2e_range(e, &e->tm, addr, 1);
+		KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EBUSY);
+		hmm_e2e_range(e, &e->tm,
+			      addr + ((HMM_TEST_HELD - 1) << PAGE_SHIFT), 1);
+		KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), -EBUSY);
+	}
+
+	complete_all(&release);
+	for (i = 0; i < started; i++)
+		wait_for_completion(&held[i].ended);
+	kfree(held);
+
+	/* Every invalidation ended: nothing is held back any more. */
+	hmm_e2e_range(e, &e->tm, addr, npages);
+	KUNIT_EXPECT_EQ(test, hmm_e2e_get(e), 0);
+	KUNIT_EXPECT_TRUE(test, hmm_e2e_done(e, &e->tm));
+	hmm_e2e_end(e);
+}
+
 /* Without release(), the sync callback gets one blockable RELEASE. */
 static void hmm_test_e2e_release_via_sync(struct kunit *test)
 {
@@ -3288,6 +3383,7 @@ static struct kunit_case hmm_test_cases[] = {
 	KUNIT_CASE(hmm_test_e2e_unregister_barrier),
 	KUNIT_CASE(hmm_test_e2e_release),
 	KUNIT_CASE(hmm_test_e2e_inval_during_release),
+	KUNIT_CASE(hmm_test_e2e_slots_overflow),
 	KUNIT_CASE(hmm_test_e2e_release_via_sync),
 	KUNIT_CASE(hmm_test_e2e_two_mirrors),
 	KUNIT_CASE(hmm_test_e2e_fence_parallel),

@@ -171,13 +171,6 @@ struct hmm_inval {
 	enum hmm_inval_state		state;
 };
 
-/*
- * Invalidations of one mm recorded at once.  More blockable ones are only
- * counted (and make every range wait); a non-blockable one that finds no
- * slot fails with -EAGAIN, which the OOM reaper retries.
- */
-#define HMM_INVAL_SLOTS		16
-
 /**
  * struct hmm - the mirrors of one mm
  * @mn: plain notifier: lifetime (one reference per mirror) and the end of
@@ -190,9 +183,10 @@ struct hmm_inval {
  *	the free of this structure waits for.
  * @srcu: protects the readers of @mirrors (the invalidation callbacks).
  * @lock: protects @mirrors (writers), @ranges, the track of every listed
- *	range, @inval, @inval_used, @inval_more, @ends, @released and @orphans.  Never held while
- *	sleeping; taken under the driver locks (hmm_vma_range_done()), never
- *	around a driver callback.
+ *	range, @inval, @inval_used, @inval_more, @more_start, @more_end,
+ *	@ends, @released and @orphans.  Never held while sleeping; taken
+ *	under the driver locks (hmm_vma_range_done()), never around a driver
+ *	callback.
  * @mirrors: registered mirrors, in registration order.
  * @ranges: ranges in flight.
  * @wq: walks waiting for an overlapping invalidation to end.
@@ -200,6 +194,10 @@ struct hmm_inval {
  *	sleeps until it changes.
  * @inval_used: slots of @inval in use.
  * @inval_more: blockable invalidations under way that found no slot.
+ * @more_start: while @inval_more is not 0, the lowest address they cover;
+ *	their ends cannot be told apart, so the span only grows until the
+ *	last of them ended.
+ * @more_end: likewise, the end of the highest (exclusive).
  * @inval: invalidations under way.
  * @free_work: frees the structure; the last mmu_notifier_put() runs in an
  *	SRCU callback, where the teardown cannot sleep.
@@ -218,6 +216,8 @@ struct hmm {
 	unsigned long			ends;
 	unsigned int			inval_used;
 	unsigned int			inval_more;
+	unsigned long			more_start;
+	unsigned long			more_end;
 	struct hmm_inval		inval[HMM_INVAL_SLOTS];
 	struct work_struct		free_work;
 };
@@ -410,6 +410,19 @@ static void hmm_inval_del(struct hmm *hmm, struct hmm_inval *slot)
 	hmm->ends++;
 }
 
+/* Count a blockable invalidation that found no free slot. */
+static void hmm_inval_count_more(struct hmm *hmm, const struct hmm_inval *inv)
+{
+	lockdep_assert_held(&hmm->lock);
+	if (!hmm->inval_more++) {
+		hmm->more_start = inv->start;
+		hmm->more_end = inv->end;
+		return;
+	}
+	hmm->more_start = min(hmm->more_start, inv->start);
+	hmm->more_end = max(hmm->more_end, inv->end);
+}
+
 /*
  * Drop the provisional records of failed non-blockable invalidations: a
  * record whose interval tree sequence is not @seq belongs to an earlier
@@ -442,7 +455,9 @@ static int hmm_inval_busy(struct hmm *hmm, const struct hmm_range *range,
 	unsigned int i;
 
 	lockdep_assert_held(&hmm->lock);
-	if (hmm->inval_more)
+	/* Owners are not known here: their own migrations count too. */
+	if (hmm->inval_more && hmm->more_start < range->end &&
+	    hmm->more_end > from)
 		busy = 1;
 	if (!hmm->inval_used)
 		return busy;
@@ -951,7 +966,7 @@ static bool hmm_invalidate(struct mmu_interval_notifier *mni,
 			hmm_inval_del(hmm, slot);
 		slot = hmm_inval_add(hmm, &inv);
 		if (!slot && base.blockable)
-			hmm->inval_more++;
+			hmm_inval_count_more(hmm, &inv);
 		else if (!slot)
 			ret = -EAGAIN;
 	}
