@@ -945,7 +945,7 @@ int main(int argc, char **argv)
 	unsigned long maxbig = 0;
 	enum wstate w;
 	char *buf;
-	int opt, k, err;
+	int opt, k;
 
 	while ((opt = getopt(argc, argv, "s:b:i:d:P:")) != -1) {
 		switch (opt) {
@@ -985,12 +985,8 @@ int main(int argc, char **argv)
 		printf("# no hmm_walk_bench: %s\n", strerror(errno));
 
 	if (prof_metric) {
-		err = prof_map();
-		if (err) {
-			printf("# profile markers at %#lx: %s\nnot ok 1 bench.profile\n1..1\n",
-			       PROF_ADDR, strerror(err));
+		if (prof_map("bench.profile"))
 			return 1;
-		}
 	} else {
 		bench_floors();
 	}

@@ -307,14 +307,8 @@ int main(int argc, char **argv)
 	printf("# drivers: %lu MiB, %d repeats, module has%s%s\n", mib,
 	       repeats, probe.have & HDB_HAVE_MIRROR ? " mirror" : "",
 	       probe.have & HDB_HAVE_LOCK ? " lock" : "");
-	if (prof_row) {
-		opt = prof_map();
-		if (opt) {
-			printf("# profile markers at %#lx: %s\nnot ok 1 drivers.profile\n1..1\n",
-			       PROF_ADDR, strerror(opt));
-			return 1;
-		}
-	}
+	if (prof_row && prof_map("drivers.profile"))
+		return 1;
 	for (st = 0; st < NSTATES; st++)
 		for (mode = HDB_RANGE_FAULT; mode <= HDB_MIRROR_LOCK; mode++)
 			write_case(st, mode, probe.have);

@@ -7,10 +7,10 @@ wrote (one line per translation block that ran inside a profile window:
 address, instructions, runs) and attributes each block to the function of
 the kernel (System.map) or of a module (the .text symbols of test_hmm.ko
 and the bench modules, at the load addresses the guest printed) that
-contains it.  Prints instructions per page
-and window for each function, pristine, ours and the difference, largest
-differences first, after the totals of instructions and of translation
-blocks run, and writes the same as JSON.
+contains it.  Prints instructions per page and window for each function,
+pristine, ours and the difference, largest differences first, after the
+totals of instructions and of translation blocks run, and writes the same
+as JSON.
 
 usage: profile.py --metric NAME --pages N --json OUT
                   pristine:PROFILE:SYSTEM_MAP:KO[,KO...]:TESTS_LOG
@@ -126,7 +126,6 @@ def main():
     args = ap.parse_args()
 
     data = {}
-    runs_total = {}
     for run in args.runs:
         kernel, *spec = run.split(':')
         if kernel not in ('pristine', 'ours') or len(spec) != 4:
@@ -135,13 +134,12 @@ def main():
         if not windows:
             sys.exit(f'profile.py: {kernel}: no profile window closed '
                      f'(metric {args.metric} missing or markers not seen)')
-        data[kernel] = (per_fn, windows)
-        runs_total[kernel] = blocks
+        data[kernel] = (per_fn, windows, blocks)
 
-    scale = {k: 1.0 / (w * args.pages) for k, (_, w) in data.items()}
+    scale = {k: 1.0 / (w * args.pages) for k, (_, w, _) in data.items()}
     pf, po = data['pristine'][0], data['ours'][0]
-    totals = {k: sum(fn.values()) * scale[k] for k, (fn, _) in data.items()}
-    blocks = {k: runs_total[k] * scale[k] for k in data}
+    totals = {k: sum(fn.values()) * scale[k] for k, (fn, _, _) in data.items()}
+    blocks = {k: b * scale[k] for k, (_, _, b) in data.items()}
     names = sorted(set(pf) | set(po),
                    key=lambda n: -abs(po[n] * scale['ours'] -
                                       pf[n] * scale['pristine']))
@@ -167,7 +165,7 @@ def main():
               f' {r["ours"]:>10.2f} {r["ours"] - r["pristine"]:>+9.2f}')
     with open(args.json, 'w') as f:
         json.dump({'metric': args.metric, 'pages': args.pages,
-                   'windows': {k: w for k, (_, w) in data.items()},
+                   'windows': {k: w for k, (_, w, _) in data.items()},
                    'total': totals, 'blocks': blocks, 'functions': rows},
                   f, indent=1)
 

@@ -11,6 +11,7 @@
 #define HMM_BENCH_PROF_MARKERS_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -21,16 +22,22 @@
 static void (*prof_start)(void);
 static void (*prof_stop)(void);
 
-/* Map the marker page; 0 or an errno. */
-static int prof_map(void)
+/*
+ * Map the marker page: 0, or -1 once the failure was reported as the TAP
+ * test @test, the only one of the run.
+ */
+static int prof_map(const char *test)
 {
 	unsigned char *code;
 
 	code = mmap((void *)PROF_ADDR, PROF_PAGE,
 		    PROT_READ | PROT_WRITE | PROT_EXEC,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (code == MAP_FAILED)
-		return errno;
+	if (code == MAP_FAILED) {
+		printf("# profile markers at %#lx: %s\nnot ok 1 %s\n1..1\n",
+		       PROF_ADDR, strerror(errno), test);
+		return -1;
+	}
 	memset(code, 0xc3, PROF_PAGE);	/* ret */
 	prof_start = (void (*)(void))code;
 	prof_stop = (void (*)(void))(code + PROF_STOP_OFF);
